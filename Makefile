@@ -1,0 +1,33 @@
+# Two entry points for a fresh clone: `make demo` and `make test`. Each sets up its own
+# virtual environment, installing torch first from a pinned CPU build so that pip does not pull
+# several GB of CUDA packages. Elsewhere, override: make test TORCH_SPEC="torch" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+# Everything runs offline: the hub is never contacted (users online may unset it).
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+demo: install
+	$(BIN)/simpair train --config configs/quick.yaml
+	$(BIN)/simpair eval runs/quick data/dev.tsv --report runs/quick-report
+	$(BIN)/simpair match --model runs/quick "怎么开初婚未育证明" "初婚未育证明怎么开"
+	$(BIN)/simpair match --model runs/quick "How do I reset my password?" "How can I change my password if I forgot it?" --json
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache

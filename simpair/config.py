@@ -1,0 +1,144 @@
+"""Training configuration: YAML files (``configs/*.yaml``) and flags, validated strictly.
+
+An unknown key or a value of the wrong type is an error that names the file and the key: a typo
+such as ``learing_rate`` must not silently train with the default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``simpair train`` needs; every field can come from YAML or a flag."""
+
+    train: str | None = None
+    dev: str | None = None
+    out: str | None = None
+    model: str = "e5-small"
+    kind: str = "cross-encoder"
+    task: str = "auto"  # auto | classification | regression
+    format: str = "auto"  # auto | tsv | csv | jsonl | sts
+    text_a_column: str | None = None
+    text_b_column: str | None = None
+    label_column: str | None = None
+    score_range: list[float] = field(default_factory=lambda: [0.0, 5.0])
+    max_length: int = 64
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    epochs: float = 1.0
+    max_steps: int = -1
+    gradient_accumulation_steps: int = 1
+    lr_scheduler: str = "linear"
+    seed: int = 42
+    eval_steps: int | None = None  # None: evaluate once per epoch
+    logging_steps: int = 20
+    save_total_limit: int = 2
+    early_stopping_patience: int | None = None
+    method: str = "full"  # full | freeze
+    freeze_embeddings: str = "auto"  # auto | yes | no  (auto: yes for vocabularies >= 100k)
+    freeze_layers: int = 0
+    bf16: str = "auto"  # auto | yes | no
+    swap_augment: bool = False
+    group_by_length: bool = True
+    checkpoint_dir: str | None = None
+    threads: int | None = None
+    dataloader_workers: int = 0
+    train_limit: int | None = None
+    dev_limit: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_CHOICES = {
+    "kind": ("cross-encoder",),
+    "task": ("auto", "classification", "regression"),
+    "format": ("auto", "tsv", "csv", "jsonl", "sts"),
+    "method": ("full", "freeze"),
+    "freeze_embeddings": ("auto", "yes", "no"),
+    "bf16": ("auto", "yes", "no"),
+    "lr_scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
+}
+
+
+def _check_type(name: str, value: Any, hint: Any, where: str) -> Any:
+    """Coerce ints to floats where a float is wanted; reject anything else of the wrong type."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{where}: '{name}' must not be empty")
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(name, value, inner[0], where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: '{name}' must be a list, got {type(value).__name__} {value!r}")
+        return [_check_type(f"{name}[]", v, args[0], where) for v in value]
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: '{name}' must be a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: '{name}' must be an integer, got {type(value).__name__} {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: '{name}' must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{where}: '{name}' must be a string, got {type(value).__name__} {value!r}")
+        value = str(value)
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ConfigError(f"{where}: '{name}' must be one of {', '.join(_CHOICES[name])}, got {value!r}")
+        return value
+    return value
+
+
+def build_config(values: dict[str, Any], where: str = "flags", base: TrainConfig | None = None) -> TrainConfig:
+    """Apply ``values`` over ``base`` (or defaults), validating every key and type."""
+    cfg = dataclasses.replace(base) if base else TrainConfig()
+    hints = typing.get_type_hints(TrainConfig)
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in hints:
+            close = [k for k in hints if k.startswith(name[:4])]
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+        setattr(cfg, name, _check_type(name, value, hints[name], where))
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config and apply flag ``overrides`` (None values are ignored)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of keys to values at the top level")
+    cfg = build_config(data, where=str(p))
+    # relative data paths in a config are taken relative to the current directory, like flags
+    return build_config({k: v for k, v in (overrides or {}).items() if v is not None}, base=cfg)

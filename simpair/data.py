@@ -1,0 +1,396 @@
+"""Read sentence pairs from the formats the field ships, validating the whole file first.
+
+Formats (``fmt="auto"`` picks by extension and content):
+- ``tsv``: LCQMC style ``text_a<TAB>text_b<TAB>label``, with or without a header line;
+- ``csv``: comma-separated with quoting and an optional byte-order mark (the BQ corpus:
+  ``sentence1,sentence2,label``);
+- ``jsonl``: one object a line, ``text_a/text_b/label`` or ``sentence1/sentence2/label|score``;
+- ``sts``: the original STS-benchmark files: tab-separated, score in column 5, sentences in
+  columns 6 and 7, some rows with extra trailing columns.
+
+Labels are 0/1 (classification) or float scores (regression; STS 0-5). Every bad row is reported
+with its file and line; nothing is trained on a file that did not validate.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+TEXT_A_NAMES = ("text_a", "sentence1", "query", "question1", "q1", "text1", "sentence_a")
+TEXT_B_NAMES = ("text_b", "sentence2", "title", "question2", "q2", "text2", "sentence_b")
+LABEL_NAMES = ("label", "is_duplicate", "similar")
+SCORE_NAMES = ("score", "similarity", "relatedness")
+MAX_ERRORS_SHOWN = 20
+TASKS = ("auto", "classification", "regression")
+FORMATS = ("auto", "tsv", "csv", "jsonl", "sts")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One sentence pair; ``label`` is 0/1 or a float score, ``None`` for unlabelled input."""
+
+    text_a: str
+    text_b: str
+    label: float | None = None
+    line: int = 0
+
+
+@dataclass
+class PairData:
+    """Pairs read from one file, with what was learnt about them."""
+
+    path: str
+    pairs: list[Pair]
+    task: str  # "classification" | "regression" | "unlabelled"
+    fmt: str
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def texts_a(self) -> list[str]:
+        return [p.text_a for p in self.pairs]
+
+    @property
+    def texts_b(self) -> list[str]:
+        return [p.text_b for p in self.pairs]
+
+    @property
+    def labels(self) -> list[float]:
+        return [float(p.label) for p in self.pairs if p.label is not None]
+
+
+@dataclass
+class Columns:
+    """Where text_a, text_b and the label live: header names or 0-based indices."""
+
+    text_a: str | int | None = None
+    text_b: str | int | None = None
+    label: str | int | None = None
+
+
+class _Errors:
+    """Collects row errors so that one run reports every bad line at once."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.items: list[tuple[int, str]] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.items.append((line, message))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        line, message = self.items[0]
+        shown = [f"{self.path}:{ln}: {msg}" for ln, msg in self.items[1:MAX_ERRORS_SHOWN]]
+        more = len(self.items) - MAX_ERRORS_SHOWN
+        extra = "".join(f"\n{s}" for s in shown) + (f"\n... and {more} more bad rows" if more > 0 else "")
+        raise InputError(self.path, line, message + extra)
+
+
+def _decode_lines(path: Path) -> list[tuple[int, str]]:
+    """Decode a file as UTF-8 line by line (BOM and CRLF tolerated); bad bytes name their line."""
+    if not path.exists():
+        raise InputError(str(path), None, "no such file")
+    if path.is_dir():
+        raise InputError(str(path), None, "is a directory; expected a data file")
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    out: list[tuple[int, str]] = []
+    for number, chunk in enumerate(raw.split(b"\n"), start=1):
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        try:
+            out.append((number, chunk.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise InputError(str(path), number, f"invalid UTF-8 at byte {exc.start} of the line; expected UTF-8 text") from exc
+    while out and out[-1][1].strip() == "":
+        out.pop()
+    if not out:
+        raise InputError(str(path), None, "empty file; expected sentence pairs")
+    return out
+
+
+def detect_format(path: Path, first_line: str) -> str:
+    """Pick a format from the extension, then the first line."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv" and "\t" not in first_line:
+        return "csv"
+    if first_line.lstrip().startswith("{"):
+        return "jsonl"
+    cells = first_line.split("\t")
+    if len(cells) >= 7 and _is_number(cells[4]):
+        return "sts"
+    if "\t" not in first_line and "," in first_line:
+        return "csv"
+    return "tsv"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _find(header: Sequence[str], wanted: str | int | None, names: Sequence[str]) -> int | None:
+    """Index of a column given by name, index, or one of the usual names."""
+    lowered = [h.strip().lower() for h in header]
+    if isinstance(wanted, int):
+        return wanted
+    if isinstance(wanted, str):
+        if wanted.isdigit():
+            return int(wanted)
+        return lowered.index(wanted.lower()) if wanted.lower() in lowered else None
+    for name in names:
+        if name in lowered:
+            return lowered.index(name)
+    return None
+
+
+def _parse_label(raw: str, task: str, score_range: tuple[float, float]) -> tuple[float | None, str | None]:
+    """Parse a label for ``task``; return (value, None) or (None, what was expected)."""
+    text = raw.strip()
+    if task == "classification":
+        if text in ("0", "1", "0.0", "1.0"):
+            return float(int(float(text))), None
+        return None, f"label {raw!r}: expected 0 or 1"
+    try:
+        value = float(text)
+    except ValueError:
+        return None, f"score {raw!r}: expected a number in {score_range[0]:g}-{score_range[1]:g}"
+    lo, hi = score_range
+    if not math.isfinite(value) or value < lo or value > hi:
+        return None, f"score {raw!r}: expected a number in {lo:g}-{hi:g}"
+    return value, None
+
+
+def _rows_delimited(lines: list[tuple[int, str]], fmt: str) -> Iterator[tuple[int, list[str]]]:
+    if fmt == "csv":
+        # csv needs the text back to handle quoted newlines; keep line numbers of row starts.
+        text = "\n".join(t for _, t in lines)
+        reader = csv.reader(io.StringIO(text))
+        for row in reader:
+            yield reader.line_num, row
+    else:
+        for number, text in lines:
+            yield number, text.split("\t")
+
+
+def read_pairs(
+    path: str | Path,
+    fmt: str = "auto",
+    task: str = "auto",
+    columns: Columns | None = None,
+    header: bool | None = None,
+    score_range: tuple[float, float] = (0.0, 5.0),
+    require_labels: bool = True,
+    warn: bool = True,
+) -> PairData:
+    """Read and validate a pair file; raise InputError listing every bad row.
+
+    ``task="auto"``: a ``score`` column, or the STS format, means regression; otherwise labels
+    must be 0/1. ``header=None`` detects a header line (a label cell that is not a number).
+    """
+    if fmt not in FORMATS:
+        raise InputError(str(path), None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if task not in TASKS:
+        raise InputError(str(path), None, f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    p = Path(path)
+    lines = _decode_lines(p)
+    fmt = detect_format(p, lines[0][1]) if fmt == "auto" else fmt
+    cols = columns or Columns()
+    errors = _Errors(str(p))
+    pairs: list[Pair] = []
+    if fmt == "jsonl":
+        task = _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors)
+    else:
+        task = _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors)
+    errors.raise_if_any()
+    if not pairs:
+        raise InputError(str(p), None, "no pairs found; expected at least one row of text_a, text_b, label")
+    data = PairData(str(p), pairs, task if require_labels or any(x.label is not None for x in pairs) else "unlabelled", fmt)
+    data.stats = pair_stats(pairs)
+    if warn:
+        _warn_stats(data)
+    return data
+
+
+def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors) -> str:
+    rows = list(_rows_delimited(lines, fmt))
+    first = rows[0][1]
+    if fmt == "sts":
+        ia, ib, il = (cols.text_a if cols.text_a is not None else 5,
+                      cols.text_b if cols.text_b is not None else 6,
+                      cols.label if cols.label is not None else 4)
+        ia, ib, il = int(ia), int(ib), int(il)
+        task = "regression" if task == "auto" else task
+        has_header = bool(header)
+        min_cols = max(ia, ib, il) + 1
+    else:
+        if header is None:
+            guess_label = first[2] if len(first) >= 3 else ""
+            named = any(c.strip().lower() in TEXT_A_NAMES + LABEL_NAMES + SCORE_NAMES for c in first)
+            has_header = named or (len(first) >= 3 and not _is_number(guess_label) and require_labels
+                                   and cols.label is None and all(not _is_number(c) for c in first))
+        else:
+            has_header = header
+        hdr = first if has_header else []
+        ia = _find(hdr, cols.text_a, TEXT_A_NAMES)
+        ib = _find(hdr, cols.text_b, TEXT_B_NAMES)
+        il = _find(hdr, cols.label, LABEL_NAMES)
+        if il is None and has_header:
+            il = _find(hdr, None, SCORE_NAMES)
+            if il is not None and task == "auto":
+                task = "regression"
+        for name, idx, wanted in (("text_a", ia, cols.text_a), ("text_b", ib, cols.text_b), ("label", il, cols.label)):
+            if idx is None and wanted is not None:
+                errors.add(rows[0][0], f"no column {wanted!r} for {name} in the header {first!r}")
+        if errors.items:
+            return task
+        ia = 0 if ia is None else ia
+        ib = 1 if ib is None else ib
+        il = 2 if il is None else il
+        task = "classification" if task == "auto" else task
+        min_cols = max(ia, ib) + 1
+        if require_labels:
+            min_cols = max(min_cols, il + 1)
+    body = rows[1:] if has_header else rows
+    expected = "text_a, text_b, label" if require_labels else "text_a, text_b[, label]"
+    sep = "comma" if fmt == "csv" else "tab"
+    if fmt == "sts":
+        allowed = range(min_cols, 1 << 30)  # the STS files carry extra trailing columns
+        what = f"at least {min_cols} {sep}-separated columns (score in column {il + 1}, sentences in {ia + 1} and {ib + 1})"
+    elif has_header:
+        allowed = range(len(first), len(first) + 1)
+        what = f"{len(first)} {sep}-separated columns like the header"
+    else:
+        allowed = range(min_cols, max(min_cols, 3) + 1) if not require_labels else range(min_cols, min_cols + 1)
+        what = f"{min_cols} {sep}-separated columns ({expected})"
+    for number, cells in body:
+        if len(cells) == 1 and cells[0].strip() == "":
+            continue  # blank line
+        if len(cells) not in allowed:
+            errors.add(number, f"expected {what}, got {len(cells)}")
+            continue
+        _add_row(number, cells[ia], cells[ib], cells[il] if il < len(cells) else None,
+                 task, score_range, require_labels, pairs, errors)
+    return task
+
+
+def _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors) -> str:
+    for number, text in lines:
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            errors.add(number, f"not valid JSON ({exc.msg}); expected one object a line")
+            continue
+        if not isinstance(obj, dict):
+            errors.add(number, "expected a JSON object with text_a/text_b/label or sentence1/sentence2/label|score")
+            continue
+        keys = list(obj)
+        ka = _key(keys, cols.text_a, TEXT_A_NAMES)
+        kb = _key(keys, cols.text_b, TEXT_B_NAMES)
+        kl = _key(keys, cols.label, LABEL_NAMES)
+        if kl is None and cols.label is None:
+            kl = _key(keys, None, SCORE_NAMES)
+            if kl is not None and task == "auto":
+                task = "regression"
+        if ka is None or kb is None:
+            errors.add(number, f"missing text keys; expected text_a/text_b or sentence1/sentence2, got {keys}")
+            continue
+        a, b = obj[ka], obj[kb]
+        if not isinstance(a, str) or not isinstance(b, str):
+            errors.add(number, f"{ka!r} and {kb!r} must be strings")
+            continue
+        label = obj.get(kl) if kl is not None else None
+        if require_labels and label is None:
+            errors.add(number, "missing label; expected a 'label' (0/1) or 'score' key")
+            continue
+        task = "classification" if task == "auto" else task
+        _add_row(number, a, b, None if label is None else str(label), task, score_range, require_labels, pairs, errors)
+    return "classification" if task == "auto" else task
+
+
+def _key(keys: list[str], wanted: str | int | None, names: Sequence[str]) -> str | None:
+    if isinstance(wanted, str):
+        return wanted if wanted in keys else None
+    lowered = {k.lower(): k for k in keys}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _add_row(number, a, b, raw_label, task, score_range, require_labels, pairs, errors) -> None:
+    if not a.strip():
+        errors.add(number, "empty text_a; expected a non-empty sentence")
+        return
+    if not b.strip():
+        errors.add(number, "empty text_b; expected a non-empty sentence")
+        return
+    label = None
+    if raw_label is not None and (require_labels or raw_label.strip()):
+        label, problem = _parse_label(raw_label, task, score_range)
+        if problem:
+            errors.add(number, problem)
+            return
+    elif require_labels:
+        errors.add(number, "missing label")
+        return
+    pairs.append(Pair(a.strip(), b.strip(), label, number))
+
+
+def pair_stats(pairs: Iterable[Pair]) -> dict[str, int]:
+    """Counts of repeated (text_a, text_b) rows, identical sides, and pairs (either order) with two labels."""
+    pairs = list(pairs)
+    seen: Counter[tuple[str, str]] = Counter()
+    labels_by_pair: dict[tuple[str, str], set[float | None]] = {}
+    identical = 0
+    for p in pairs:
+        seen[(p.text_a, p.text_b)] += 1
+        key = tuple(sorted((p.text_a, p.text_b)))
+        labels_by_pair.setdefault(key, set()).add(p.label)
+        identical += p.text_a == p.text_b
+    return {
+        "pairs": len(pairs),
+        "duplicates": sum(c - 1 for c in seen.values() if c > 1),
+        "identical_sides": identical,
+        "conflicting": sum(1 for labels in labels_by_pair.values() if len(labels) > 1),
+    }
+
+
+def _warn_stats(data: PairData) -> None:
+    s = data.stats
+    if s["duplicates"] or s["identical_sides"] or s["conflicting"]:
+        warnings.warn(
+            f"{data.path}: {s['duplicates']} repeated pairs, {s['identical_sides']} pairs with identical sides, "
+            f"{s['conflicting']} pairs with conflicting labels",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+
+
+class DataQualityWarning(UserWarning):
+    """Duplicates, identical sides or conflicting labels in a pair file."""
+
+
+def add_swapped(pairs: Sequence[Pair]) -> list[Pair]:
+    """Append (b, a) for every pair whose sides differ: similarity is symmetric."""
+    return list(pairs) + [Pair(p.text_b, p.text_a, p.label, p.line) for p in pairs if p.text_a != p.text_b]

