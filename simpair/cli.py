@@ -5,7 +5,6 @@ config) prints one line and exits with code 2, without a traceback.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -159,8 +158,7 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
 
     overrides = {k: v for k, v in flags.items() if v is not None}
     cfg = load_config(config_path, overrides) if config_path else build_config(overrides)
-    # the Trainer prints its log lines to stdout: send them to stderr, keep stdout for the result
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+    with warnings.catch_warnings():
         warnings.simplefilter("default")
         result = run_train(cfg, resume=resume, progress=not (quiet or as_json))
     result.pop("log_history", None)

@@ -242,7 +242,10 @@ def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels,
         has_header = bool(header)
         min_cols = max(ia, ib, il) + 1
     else:
-        if header is None:
+        named_cols = any(isinstance(c, str) and not c.isdigit() for c in (cols.text_a, cols.text_b, cols.label))
+        if header is None and named_cols:
+            has_header = True  # columns given by name need a header line
+        elif header is None:
             guess_label = first[2] if len(first) >= 3 else ""
             named = any(c.strip().lower() in TEXT_A_NAMES + LABEL_NAMES + SCORE_NAMES for c in first)
             has_header = named or (len(first) >= 3 and not _is_number(guess_label) and require_labels

@@ -8,10 +8,11 @@ save of a standard model directory plus ``simpair.json``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -201,14 +202,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         callbacks=cbs,
     )
     t_train = time.time()
-    out = trainer.train(resume_from_checkpoint=resume_from)
+    # the Trainer prints its log lines to stdout; a library call keeps stdout for its caller
+    with contextlib.redirect_stdout(sys.stderr):
+        out = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.time() - t_train
 
     # 3. dev: scores of the best checkpoint, thresholds, metrics
     dev_metrics: dict[str, Any] = {}
     threshold, threshold_f1 = 0.5, 0.5
     if dev_ds is not None:
-        pred = trainer.predict(dev_ds)
+        with contextlib.redirect_stdout(sys.stderr):
+            pred = trainer.predict(dev_ds)
         logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
         # label_ids, not the file's order: with length grouping the Trainer also reorders eval batches
         golds = np.asarray(pred.label_ids, dtype=float).reshape(-1) * scale

@@ -28,7 +28,8 @@ def make_tiny_model(out: Path, texts: Iterable[str], kind: str = "bert", seed: i
                   intermediate_size=64, max_position_embeddings=128, pad_token_id=0)
     torch.manual_seed(seed)
     if kind == "ernie":
-        model = ErnieModel(ErnieConfig(**common, task_type_vocab_size=3, use_task_id=False))
+        # use_task_id: ERNIE 3.0-style task embeddings, so the model really differs from BERT
+        model = ErnieModel(ErnieConfig(**common, task_type_vocab_size=3, use_task_id=True))
     else:
         model = BertModel(BertConfig(**common))
     model.save_pretrained(str(out))

@@ -1,0 +1,110 @@
+"""Train the e5-small cross-encoder on the LCQMC 4k sample for one epoch, evaluate on the 1k sample dev.
+
+Prints one JSON object: dev accuracy (at 0.5 and at the dev-tuned threshold), F1, AUC, training
+pairs/s and wall time, next to the zero-shot e5-small bi-encoder (cosine of "query: " embeddings,
+best threshold on the same dev) measured in the same run. Target: accuracy >= 0.76 in <= 240 s.
+
+    python benchmarks/lcqmc_sample.py [--out runs/bench-lcqmc-sample] [--save benchmarks/results/lcqmc_sample.json]
+
+Needs ../shared (LCQMC is research data, never copied into the project).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "lcqmc" / "sample"
+
+
+def zero_shot_bi_encoder(dev: Path) -> dict[str, float]:
+    """Cosine similarity of e5-small "query: " embeddings; accuracy at the best dev threshold."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from simpair.data import read_pairs
+    from simpair.metrics import classification_metrics
+    from simpair.models import resolve
+
+    data = read_pairs(dev, warn=False)
+    model = SentenceTransformer(resolve("e5-small"), device="cpu")
+    t0 = time.perf_counter()
+    a = model.encode(["query: " + t for t in data.texts_a], batch_size=64, normalize_embeddings=True)
+    b = model.encode(["query: " + t for t in data.texts_b], batch_size=64, normalize_embeddings=True)
+    seconds = time.perf_counter() - t0
+    cos = (a * b).sum(1)
+    m = classification_metrics(cos, np.array(data.labels, dtype=int), threshold=0.0)
+    return {"best_threshold_accuracy": m["best_accuracy"], "best_threshold": m["best_accuracy_threshold"],
+            "roc_auc": m["roc_auc"], "pairs_per_second": round(len(data) / seconds, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/bench-lcqmc-sample")
+    parser.add_argument("--save", default=None, help="Also write the JSON here.")
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--bf16", default="auto")
+    parser.add_argument("--swap-augment", action="store_true", help="Also train on (b, a) of every pair.")
+    parser.add_argument("--freeze-embeddings", default="auto", choices=["auto", "yes", "no"])
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        print(json.dumps({"skipped": f"{SHARED} not found"}))
+        return 0
+
+    from simpair.config import build_config
+    from simpair.training import train
+
+    cfg = build_config(dict(
+        model="e5-small", train=str(SHARED / "train.tsv"), dev=str(SHARED / "dev.tsv"), out=args.out,
+        epochs=1.0, batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
+        warmup_ratio=args.warmup_ratio, bf16=args.bf16, eval_steps=None, seed=args.seed, logging_steps=25,
+        swap_augment=args.swap_augment, freeze_embeddings=args.freeze_embeddings,
+    ))
+    t0 = time.perf_counter()
+    meta = train(cfg, progress=False)
+    wall = time.perf_counter() - t0
+    dm = meta["dev_metrics"]
+    result = {
+        "benchmark": "lcqmc-sample: e5-small cross-encoder, 4,000 train pairs, 1 epoch, 1,000 dev pairs",
+        "cross_encoder": {
+            "dev_accuracy_at_0.5": dm["accuracy_at_0.5"],
+            "dev_accuracy_at_tuned_threshold": dm["accuracy"],
+            "threshold": meta["threshold"],
+            "dev_f1": dm["f1"],
+            "dev_roc_auc": dm["roc_auc"],
+            "train_pairs_per_second": meta["train_pairs_per_second"],
+            "train_seconds": meta["train_seconds"],
+            "wall_seconds_incl_load_and_dev_eval": round(wall, 1),
+            "bf16": meta["bf16"],
+            "trainable_parameters": meta["parameters"]["trainable_parameters"],
+            "train_examples": meta["train_pairs"],
+            "settings": {k: meta["config"][k] for k in ("learning_rate", "batch_size", "max_length", "epochs",
+                                                         "warmup_ratio", "freeze_embeddings", "swap_augment",
+                                                         "seed")},
+        },
+        "target": {"dev_accuracy": 0.76, "wall_seconds": 240},
+    }
+    result["target"]["met"] = dm["accuracy_at_0.5"] >= 0.76 and wall <= 240
+    if not args.skip_peer:
+        result["zero_shot_bi_encoder_e5_small"] = zero_shot_bi_encoder(SHARED / "dev.tsv")
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.save:
+        Path(args.save).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

