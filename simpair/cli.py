@@ -6,6 +6,7 @@ config) prints one line and exits with code 2, without a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -23,6 +24,13 @@ def _setup_env() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"  # noqa: ARG005
+    log = logging.getLogger("simpair")
+    if not log.handlers:  # progress notes of simpair itself on stderr; other libraries stay quiet
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     try:
         from transformers.utils import logging as hf_logging
 

