@@ -168,7 +168,8 @@ def _parse_label(raw: str, task: str, score_range: tuple[float, float]) -> tuple
     if task == "classification":
         if text in ("0", "1", "0.0", "1.0"):
             return float(int(float(text))), None
-        return None, f"label {raw!r}: expected 0 or 1"
+        return None, (f"label {raw!r}: expected 0 or 1 (a header line needs the usual column names, "
+                      f"or name the columns with --text-a-column/--text-b-column/--label-column)")
     try:
         value = float(text)
     except ValueError:
@@ -246,10 +247,10 @@ def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels,
         if header is None and named_cols:
             has_header = True  # columns given by name need a header line
         elif header is None:
-            guess_label = first[2] if len(first) >= 3 else ""
-            named = any(c.strip().lower() in TEXT_A_NAMES + LABEL_NAMES + SCORE_NAMES for c in first)
-            has_header = named or (len(first) >= 3 and not _is_number(guess_label) and require_labels
-                                   and cols.label is None and all(not _is_number(c) for c in first))
+            # a header is recognised by its column names only: a first data row with a bad label
+            # ("yes") must be reported as an error, not silently taken for a header
+            known = TEXT_A_NAMES + TEXT_B_NAMES + LABEL_NAMES + SCORE_NAMES
+            has_header = any(c.strip().lower() in known for c in first)
         else:
             has_header = header
         hdr = first if has_header else []

@@ -109,6 +109,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         raise ConfigError("train: no training data; pass --train FILE or set 'train' in the config")
     if not cfg.out:
         raise ConfigError("train: no output directory; pass --out DIR or set 'out' in the config")
+    out_dir = Path(cfg.out)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
+        raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     started = time.time()

@@ -67,6 +67,7 @@ def test_crlf_lines(tmp_path: Path) -> None:
         (b"a\tb\t1\nc\td\n", 2, "expected 3 tab-separated columns"),
         (b"a\tb\t1\nc\td\tyes\n", 2, "expected 0 or 1"),
         (b"a\tb\t2\n", 1, "expected 0 or 1"),
+        (b"a\tb\tyes\nc\td\t1\n", 1, "expected 0 or 1"),
         (b"a\tb\t-1\n", 1, "expected 0 or 1"),
         (b"a\t \t1\n", 1, "empty text_b"),
         (b"\tb\t1\n", 1, "empty text_a"),

@@ -143,3 +143,24 @@ def test_last_trained_model_is_the_default(tiny_bert: Path, tmp_path: Path, trai
     assert default_model() == str(out.resolve())
     monkeypatch.setenv("SIMPAIR_MODEL", "elsewhere")
     assert default_model() == "elsewhere"
+
+
+def test_refuses_to_replace_a_foreign_directory(tiny_bert: Path, tmp_path: Path, train_file: Path,
+                                                dev_file: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="refusing to replace"):
+        train(_cfg(tiny_bert, precious, train_file, dev_file), progress=False)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_tensorboard_logs_and_early_stopping(tiny_bert: Path, tmp_path: Path, train_file: Path,
+                                             dev_file: Path) -> None:
+    out = tmp_path / "es"
+    # learning rate 0: dev accuracy cannot improve, so patience 2 stops after 1 + 2 evaluations
+    meta = train(_cfg(tiny_bert, out, train_file, dev_file, max_steps=40, eval_steps=2, learning_rate=0.0,
+                      early_stopping_patience=2), progress=False)
+    assert meta["global_step"] == 6
+    events = list(Path(f"{out}.checkpoints").glob("runs/**/events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
