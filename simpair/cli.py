@@ -277,5 +277,142 @@ def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: b
     click.echo(f"scored {n} pairs in {seconds:.2f}s ({n / max(seconds, 1e-9):.1f} pairs/s)", err=True)
 
 
+# --------------------------------------------------------------------------- index / search
+
+
+@main.group()
+def index() -> None:
+    """Build, grow and describe a FAISS index of a question corpus."""
+
+
+@index.command("build")
+@click.argument("corpus")
+@click.option("--out", required=True, help="Index directory to write.")
+@click.option("--model", default="e5-small", show_default=True, help="Bi-encoder model.")
+@click.option("--type", "kind", type=click.Choice(["auto", "flat", "hnsw", "ivf", "ivfpq"]), default="auto",
+              show_default=True, help="auto: flat up to 20k texts, HNSW up to 2M, IVF-PQ beyond.")
+@click.option("--prefix", default=None, help='Text prefix (default: "query: " for E5 models).')
+@click.option("--batch-size", type=int, default=64)
+@click.option("--json", "as_json", is_flag=True)
+def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None, batch_size: int,
+                as_json: bool) -> None:
+    """Encode CORPUS (.txt, .tsv id<TAB>text, .jsonl) and write an index to --out."""
+    from .bi_encoder import BiEncoder
+    from .index import Index, choose_type, memory_estimate, read_corpus
+    from .utils import human_size
+
+    n = len(read_corpus(corpus))  # validate first: nothing is encoded for a bad file
+    chosen = choose_type(n) if kind == "auto" else kind
+    encoder = BiEncoder(model, prefix=prefix)
+    click.echo(f"{n} texts, index type {chosen}, about {human_size(memory_estimate(n, encoder.dim, chosen))} "
+               "in memory", err=True)
+    t0 = time.perf_counter()
+    idx = Index.build(corpus, out, encoder, kind=kind, batch_size=batch_size, progress=not as_json)
+    info = idx.info()
+    info["total_seconds"] = round(time.perf_counter() - t0, 2)
+    _emit(info, as_json, lambda r: _table(f"simpair index {out}", [(k, r[k]) for k in (
+        "count", "index_type", "model", "dim", "prefix", "size_bytes", "build_seconds", "total_seconds")]))
+
+
+@index.command("add")
+@click.argument("index_dir")
+@click.argument("corpus")
+@click.option("--on-duplicate", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+              help="An id already in the index: reject the file, or skip that entry.")
+@click.option("--batch-size", type=int, default=64)
+@click.option("--json", "as_json", is_flag=True)
+def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, as_json: bool) -> None:
+    """Append the texts of CORPUS to INDEX_DIR; what is there is not re-encoded."""
+    from .bi_encoder import BiEncoder
+    from .index import Index
+
+    idx = Index.load(index_dir)
+    m = idx.manifest
+    encoder = BiEncoder(m["model"], prefix=m["prefix"])
+    result = idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=not as_json)
+    _emit(result, as_json, lambda r: click.echo(f"added {r['added']}, skipped {r['skipped']}, now {r['count']}"))
+
+
+@index.command("info")
+@click.argument("index_dir")
+@click.option("--json", "as_json", is_flag=True)
+def index_info(index_dir: str, as_json: bool) -> None:
+    """Describe an index: model, type, size, count."""
+    from .index import Index
+
+    info = Index.load(index_dir).info()
+    _emit(info, as_json, lambda r: _table(f"simpair index {index_dir}", [
+        (k, r.get(k)) for k in ("count", "index_type", "params", "model", "fingerprint", "dim", "prefix",
+                                "size_bytes", "created", "updated")]))
+
+
+@main.command()
+@click.argument("index_dir")
+@click.argument("query", required=False)
+@click.option("-k", "k", type=int, default=10, show_default=True, help="Hits to return.")
+@click.option("--rerank", "rerank", default=None, help="Cross-encoder to re-rank the candidates with.")
+@click.option("--candidates", type=int, default=50, show_default=True, help="Candidates re-ranked per query.")
+@click.option("--queries", "queries_file", default=None, help="A file of queries, one a line.")
+@click.option("--json", "as_json", is_flag=True)
+def search(index_dir: str, query: str | None, k: int, rerank: str | None, candidates: int, queries_file: str | None,
+           as_json: bool) -> None:
+    """Find the stored questions closest to QUERY (or to each line of --queries)."""
+    from .data import _decode_lines
+    from .search import Searcher
+
+    if (query is None) == (queries_file is None):
+        raise click.UsageError("give a QUERY or --queries FILE")
+    queries = [query] if query is not None else [t.split("\t")[0] for _, t in _decode_lines(Path(queries_file))
+                                                   if t.strip()]
+    searcher = Searcher(index_dir, reranker=rerank)
+    t0 = time.perf_counter()
+    results = searcher.search_batch(queries, k=k, candidates=candidates)
+    seconds = time.perf_counter() - t0
+    if as_json:
+        payload: Any = {"query": queries[0], "hits": results[0]} if query is not None else [
+            {"query": q, "hits": h} for q, h in zip(queries, results)]
+        click.echo(json.dumps(payload, indent=2 if query is not None else None, ensure_ascii=False))
+    else:
+        for q, hits in zip(queries, results):
+            click.echo(f"query: {q}")
+            for rank, h in enumerate(hits, 1):
+                extra = f"  rerank {h['rerank_score']:.4f} {'same' if h['same'] else 'different'}" if "rerank_score" in h else ""
+                click.echo(f"{rank:3d}. {h['score']:.4f}{extra}  [{h['id']}] {h['text']}")
+    click.echo(f"{len(queries)} queries in {seconds:.3f}s", err=True)
+
+
+@main.command("eval-retrieval")
+@click.argument("index_dir")
+@click.argument("queries_file")
+@click.option("--rerank", default=None, help="Also evaluate with this cross-encoder re-ranking the candidates.")
+@click.option("--candidates", type=int, default=50, show_default=True)
+@click.option("--limit", type=int, default=None, help="Evaluate the first N queries only.")
+@click.option("--json", "as_json", is_flag=True)
+def eval_retrieval(index_dir: str, queries_file: str, rerank: str | None, candidates: int, limit: int | None,
+                   as_json: bool) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 of INDEX_DIR on QUERIES_FILE (query<TAB>relevant_ids)."""
+    from .cross_encoder import CrossEncoder
+    from .search import Searcher, ann_recall_vs_exact, evaluate_retrieval, read_queries
+
+    searcher = Searcher(index_dir)
+    report: dict[str, Any] = {"bi_encoder": evaluate_retrieval(searcher, queries_file, candidates=candidates,
+                                                               limit=limit)}
+    if searcher.index.kind != "flat":
+        queries = [q for q, _, _ in read_queries(queries_file)[:limit]]
+        report["ann_recall@10_vs_exact"] = ann_recall_vs_exact(searcher.index, searcher.encoder, queries)
+    if rerank:
+        searcher.reranker = CrossEncoder(rerank)
+        report["reranked"] = evaluate_retrieval(searcher, queries_file, candidates=candidates, limit=limit)
+
+    def render(r: dict[str, Any]) -> None:
+        rows = [(f"{part} {k}", v) for part in ("bi_encoder", "reranked") if part in r
+                for k, v in r[part].items() if isinstance(v, float)]
+        if "ann_recall@10_vs_exact" in r:
+            rows.append(("ANN recall@10 vs exact", r["ann_recall@10_vs_exact"]))
+        _table(f"simpair eval-retrieval {index_dir}", rows)
+
+    _emit(report, as_json, render)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

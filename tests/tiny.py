@@ -21,11 +21,14 @@ def make_tiny_model(out: Path, texts: Iterable[str], kind: str = "bert", seed: i
 
     out.mkdir(parents=True, exist_ok=True)
     vocab = write_vocab(texts, out / "vocab.txt")
-    tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, tokenize_chinese_chars=True)
+    tok = BertTokenizerFast(vocab=str(vocab), do_lower_case=True, tokenize_chinese_chars=True)
+    assert len(tok) > len(SPECIALS), "tokenizer did not read the vocabulary"
     tok.model_max_length = 128
     tok.save_pretrained(str(out))
     common = dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                  intermediate_size=64, max_position_embeddings=128, pad_token_id=0)
+                  intermediate_size=64, max_position_embeddings=128, pad_token_id=0,
+                  # wider than BERT's 0.02 so that different texts get clearly different embeddings
+                  initializer_range=0.2)
     torch.manual_seed(seed)
     if kind == "ernie":
         # use_task_id: ERNIE 3.0-style task embeddings, so the model really differs from BERT

@@ -1,0 +1,123 @@
+"""The bi-encoder: one embedding per text, compared by cosine; fast candidate retrieval.
+
+A sentence-transformers ``SentenceTransformer`` over any resolvable model. For E5 models the
+texts get E5's prefix; for symmetric question matching simpair puts ``"query: "`` on both sides
+(the E5 model card's advice for symmetric tasks; measured on LCQMC dev in the README).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .models import resolve
+from .utils import atomic_write_text, simpair_home
+
+
+def default_prefix(model_name: str, model_path: str) -> str:
+    """``"query: "`` for E5 models (by name or by the simpair conversion marker), else none."""
+    if "e5" in model_name.lower() or Path(model_path, "simpair-source.json").is_file():
+        return "query: "
+    meta = Path(model_path, "simpair.json")
+    if meta.is_file():
+        return json.loads(meta.read_text(encoding="utf-8")).get("prefix", "")
+    return ""
+
+
+def weights_fingerprint(model_path: str) -> str:
+    """SHA-256 over the model's weight files, cached by (path, size, mtime) in SIMPAIR_HOME."""
+    files = sorted(p for p in Path(model_path).rglob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
+    if not files:
+        return "no-weights"
+    key = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    cache_file = simpair_home() / "fingerprints.json"
+    cache: dict[str, str] = {}
+    if cache_file.is_file():
+        try:
+            cache = json.loads(cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cache = {}
+    if key in cache:
+        return cache[key]
+    h = hashlib.sha256()
+    for p in files:
+        with open(p, "rb") as fh:
+            while block := fh.read(1 << 22):
+                h.update(block)
+    digest = h.hexdigest()[:32]
+    cache[key] = digest
+    try:
+        atomic_write_text(cache_file, json.dumps(cache))
+    except OSError:
+        pass
+    return digest
+
+
+class BiEncoder:
+    """Encode texts into L2-normalised embeddings.
+
+    >>> enc = BiEncoder("e5-small")
+    >>> enc.encode(["怎么开初婚未育证明"]).shape
+    (1, 384)
+    """
+
+    def __init__(self, model: str = "e5-small", prefix: str | None = None, bf16: str | bool = "auto",
+                 max_length: int | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        from .cross_encoder import use_bf16
+
+        self.name = model
+        self.path = resolve(model)
+        self.model = SentenceTransformer(self.path, device="cpu")
+        if max_length:
+            self.model.max_seq_length = max_length
+        self.prefix = default_prefix(model, self.path) if prefix is None else prefix
+        self.bf16 = use_bf16(bf16)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the weights: an index built with one model refuses queries from another."""
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.path)
+        return self._fingerprint
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """float32 ``[len(texts), dim]``, L2-normalised (cosine = dot product)."""
+        import torch
+
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        items = [self.prefix + t for t in texts]
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else _Null()
+        with torch.inference_mode(), ctx:
+            emb = self.model.encode(items, batch_size=batch_size, normalize_embeddings=True,
+                                    show_progress_bar=progress, convert_to_numpy=True)
+        return np.ascontiguousarray(emb, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.name, "model_path": str(self.path), "fingerprint": self.fingerprint,
+                "dim": self.dim, "prefix": self.prefix, "normalized": True}
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def env_threads() -> int:
+    """Threads torch will use (for reports)."""
+    import torch
+
+    return int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())

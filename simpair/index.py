@@ -1,0 +1,295 @@
+"""A FAISS index of a question corpus, persisted with everything needed to query it safely.
+
+An index directory holds ``index.faiss`` (the vectors), ``store.sqlite`` (row → id, text) and
+``manifest.json`` (model name and weights fingerprint, dimension, normalisation, prefix, index
+type and parameters, row count, file checksums). It is written aside and renamed into place, so a
+reader never sees a half-written index; loading it with a different model is an error.
+
+Types: ``flat`` (exact inner product), ``hnsw`` (graph), ``ivf`` (inverted lists), ``ivfpq``
+(inverted lists + product quantisation, for millions of vectors). ``auto`` picks flat below
+``AUTO_FLAT_MAX`` vectors, HNSW below ``AUTO_HNSW_MAX``, IVF-PQ above (README: measured thresholds).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, SimpairError
+from .utils import atomic_dir, file_sha256
+
+FORMAT_VERSION = 1
+AUTO_FLAT_MAX = 20_000
+AUTO_HNSW_MAX = 2_000_000
+TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
+
+
+@dataclass
+class Entry:
+    id: str
+    text: str
+    line: int
+
+
+def read_corpus(path: str | Path) -> list[Entry]:
+    """Read a corpus: ``.txt`` (one text a line; id = line number), ``.tsv`` (id<TAB>text, header
+    optional) or ``.jsonl`` (``{"id": …, "text": …}``). Bad lines and duplicate ids are errors."""
+    from .data import _decode_lines
+
+    p = Path(path)
+    lines = _decode_lines(p)
+    suffix = p.suffix.lower()
+    entries: list[Entry] = []
+    problems: list[tuple[int, str]] = []
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        for number, text in lines:
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append((number, f"not valid JSON ({exc.msg}); expected {{\"id\": ..., \"text\": ...}}"))
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                problems.append((number, 'expected an object with a string "text" (and an "id")'))
+                continue
+            entries.append(Entry(str(obj.get("id", number)), obj["text"].strip(), number))
+    elif suffix == ".tsv":
+        first = lines[0][1].split("\t")
+        body = lines[1:] if [c.strip().lower() for c in first] == ["id", "text"] else lines
+        for number, text in body:
+            if not text.strip():
+                continue
+            cells = text.split("\t")
+            if len(cells) != 2:
+                problems.append((number, f"expected 2 tab-separated columns (id, text), got {len(cells)}"))
+                continue
+            entries.append(Entry(cells[0].strip(), cells[1].strip(), number))
+    else:
+        entries = [Entry(str(number), text.strip(), number) for number, text in lines if text.strip()]
+    for e in entries:
+        if not e.id:
+            problems.append((e.line, "empty id"))
+        if not e.text:
+            problems.append((e.line, "empty text"))
+    seen: dict[str, int] = {}
+    for e in entries:
+        if e.id in seen:
+            problems.append((e.line, f"duplicate id {e.id!r} (first on line {seen[e.id]}); ids must be unique"))
+        else:
+            seen[e.id] = e.line
+    if problems:
+        problems.sort()
+        line, msg = problems[0]
+        extra = "".join(f"\n{p}:{ln}: {m}" for ln, m in problems[1:20])
+        raise InputError(str(p), line, msg + extra)
+    if not entries:
+        raise InputError(str(p), None, "no texts found")
+    return entries
+
+
+def choose_type(n: int) -> str:
+    """The ``auto`` rule: exact search while it is fast enough, then HNSW, then IVF-PQ."""
+    if n <= AUTO_FLAT_MAX:
+        return "flat"
+    return "hnsw" if n <= AUTO_HNSW_MAX else "ivfpq"
+
+
+def _make_faiss(kind: str, dim: int, vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    import faiss
+
+    n = len(vectors)
+    if kind == "flat":
+        return faiss.IndexFlatIP(dim), {}
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        return index, {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
+    nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
+    quantizer = faiss.IndexFlatIP(dim)
+    if kind == "ivf":
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        params = {"nlist": nlist, "nprobe": min(nlist, 32)}
+    else:
+        m = next(m for m in (48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1) if dim % m == 0)
+        bits = 8 if n >= 256 * 39 else max(1, int(math.log2(max(2, n // 39))))
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, bits, faiss.METRIC_INNER_PRODUCT)
+        params = {"nlist": nlist, "nprobe": min(nlist, 32), "pq_m": m, "pq_bits": bits}
+    sample = vectors[np.random.default_rng(0).permutation(n)[: max(nlist * 64, 10_000)]]
+    index.train(sample)
+    return index, params
+
+
+def _apply_params(index: Any, params: dict[str, Any]) -> None:
+    if "efSearch" in params:
+        index.hnsw.efSearch = int(params["efSearch"])
+    if "nprobe" in params:
+        index.nprobe = int(params["nprobe"])
+
+
+def memory_estimate(n: int, dim: int, kind: str) -> int:
+    """Approximate bytes the index needs in memory (printed before large builds)."""
+    if kind == "ivfpq":
+        m = next(m for m in (48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1) if dim % m == 0)
+        return n * (m + 8)
+    per = dim * 4 + (HNSW_M * 2 * 4 + 8 if kind == "hnsw" else 8 if kind == "ivf" else 0)
+    return n * per
+
+
+class Index:
+    """A loaded index: FAISS vectors, ids and texts, and the manifest that describes them."""
+
+    def __init__(self, path: Path, faiss_index: Any, ids: list[str], texts: list[str], manifest: dict[str, Any]):
+        self.path = path
+        self.faiss = faiss_index
+        self.ids = ids
+        self.texts = texts
+        self.manifest = manifest
+        self.row_of = {i: r for r, i in enumerate(ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest["index_type"])
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(cls, corpus: str | Path, out: str | Path, encoder: Any, kind: str = "auto", batch_size: int = 64,
+              progress: bool = True) -> Index:
+        """Encode ``corpus`` with ``encoder`` (a BiEncoder) and write a new index to ``out``."""
+        if kind not in TYPES:
+            raise SimpairError(f"index type {kind!r}: expected one of {', '.join(TYPES)}")
+        entries = read_corpus(corpus)
+        vectors = encoder.encode([e.text for e in entries], batch_size=batch_size, progress=progress)
+        chosen = choose_type(len(entries)) if kind == "auto" else kind
+        t0 = time.perf_counter()
+        index, params = _make_faiss(chosen, encoder.dim, vectors)
+        _apply_params(index, params)
+        index.add(vectors)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "simpair_version": __version__,
+            **encoder.describe(),
+            "index_type": chosen,
+            "requested_type": kind,
+            "params": params,
+            "count": len(entries),
+            "corpus": str(corpus),
+            "build_seconds": round(time.perf_counter() - t0, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        out = Path(out)
+        _check_target(out)
+        with atomic_dir(out) as tmp:
+            _write(tmp, index, [e.id for e in entries], [e.text for e in entries], manifest)
+        return cls.load(out, encoder=encoder)
+
+    def add(self, corpus: str | Path, encoder: Any, on_duplicate: str = "error", batch_size: int = 64,
+            progress: bool = True) -> dict[str, int]:
+        """Append the texts of ``corpus``; only the new texts are encoded.
+
+        ``on_duplicate``: ``error`` (default) rejects ids already in the index, naming their lines;
+        ``skip`` leaves the stored entry as it is and adds only new ids.
+        """
+        self.check_encoder(encoder)
+        entries = read_corpus(corpus)
+        dup = [e for e in entries if e.id in self.row_of]
+        if dup and on_duplicate == "error":
+            first = dup[0]
+            raise InputError(str(corpus), first.line, f"id {first.id!r} is already in the index ({len(dup)} such ids); "
+                             "use --on-duplicate skip to add only new ids")
+        new = [e for e in entries if e.id not in self.row_of]
+        if new:
+            vectors = encoder.encode([e.text for e in new], batch_size=batch_size, progress=progress)
+            self.faiss.add(vectors)
+            self.ids += [e.id for e in new]
+            self.texts += [e.text for e in new]
+            self.row_of.update({e.id: len(self.row_of) + k for k, e in enumerate(new)})
+            self.manifest["count"] = len(self.ids)
+            self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            with atomic_dir(self.path) as tmp:
+                _write(tmp, self.faiss, self.ids, self.texts, self.manifest)
+        return {"added": len(new), "skipped": len(dup), "count": len(self.ids)}
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, path: str | Path, encoder: Any = None) -> Index:
+        """Open an index directory; with ``encoder``, refuse a model that differs from the one it was built with."""
+        import faiss
+
+        p = Path(path)
+        manifest_file = p / "manifest.json"
+        if not manifest_file.is_file():
+            raise SimpairError(f"{p}: not a simpair index (no manifest.json)")
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        for name, digest in manifest.get("files", {}).items():
+            if not (p / name).is_file() or file_sha256(p / name) != digest:
+                raise SimpairError(f"{p}: {name} is missing or does not match its checksum; the index is damaged")
+        index = faiss.read_index(str(p / "index.faiss"))
+        _apply_params(index, manifest.get("params", {}))
+        with sqlite3.connect(f"file:{p / 'store.sqlite'}?mode=ro", uri=True) as db:
+            rows = db.execute("SELECT id, text FROM items ORDER BY row").fetchall()
+        if len(rows) != index.ntotal:
+            raise SimpairError(f"{p}: {len(rows)} stored texts but {index.ntotal} vectors; the index is damaged")
+        loaded = cls(p, index, [r[0] for r in rows], [r[1] for r in rows], manifest)
+        if encoder is not None:
+            loaded.check_encoder(encoder)
+        return loaded
+
+    def check_encoder(self, encoder: Any) -> None:
+        m = self.manifest
+        if encoder.fingerprint != m["fingerprint"] or encoder.dim != m["dim"]:
+            raise SimpairError(
+                f"{self.path}: built with model {m['model']} (fingerprint {m['fingerprint'][:12]}, dim {m['dim']}), "
+                f"but the query model is {encoder.name} (fingerprint {encoder.fingerprint[:12]}, dim {encoder.dim}); "
+                f"search with --model {m['model']} or rebuild the index"
+            )
+
+    def info(self) -> dict[str, Any]:
+        from .utils import dir_size
+
+        return {**self.manifest, "path": str(self.path), "size_bytes": dir_size(self.path)}
+
+    def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the ``k`` nearest stored vectors for each query row."""
+        k = max(1, min(k, len(self.ids)))
+        scores, rows = self.faiss.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, rows
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
+        raise SimpairError(f"{out}: exists and is not a simpair index; refusing to replace it")
+
+
+def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: dict[str, Any]) -> None:
+    import faiss
+
+    faiss.write_index(index, str(tmp / "index.faiss"))
+    with sqlite3.connect(tmp / "store.sqlite") as db:
+        db.execute("CREATE TABLE items (row INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, text TEXT NOT NULL)")
+        db.executemany("INSERT INTO items VALUES (?, ?, ?)", ((r, i, t) for r, (i, t) in enumerate(zip(ids, texts))))
+    db.close()
+    manifest = dict(manifest)
+    manifest["files"] = {name: file_sha256(tmp / name) for name in ("index.faiss", "store.sqlite")}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def copy_index(src: str | Path, dst: str | Path) -> None:
+    """Copy an index directory (atomically at the destination)."""
+    with atomic_dir(dst) as tmp:
+        for f in Path(src).iterdir():
+            shutil.copy2(f, tmp / f.name)

@@ -1,0 +1,155 @@
+"""Search an index: the bi-encoder retrieves candidates, the cross-encoder (optionally) re-ranks.
+
+>>> s = Searcher("idx", reranker="runs/quick")
+>>> s.search("怎么开初婚未育证明", k=5)
+[{'id': 'q0012', 'text': '初婚未育证明怎么开', 'score': 0.93, 'rerank_score': 0.97, 'same': True}, ...]
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bi_encoder import BiEncoder
+from .cross_encoder import CrossEncoder
+from .index import Index
+
+
+class Searcher:
+    """Bi-encoder retrieval over an :class:`Index`, with optional cross-encoder re-ranking."""
+
+    def __init__(self, index: Index | str | Path, reranker: CrossEncoder | str | None = None,
+                 encoder: BiEncoder | None = None, bf16: str | bool = "auto") -> None:
+        if not isinstance(index, Index):
+            index = Index.load(index)
+        self.index = index
+        m = index.manifest
+        self.encoder = encoder or BiEncoder(m["model"], prefix=m["prefix"], bf16=bf16)
+        index.check_encoder(self.encoder)
+        self.reranker = CrossEncoder(reranker, bf16=bf16) if isinstance(reranker, str) else reranker
+
+    def search(self, query: str, k: int = 10, candidates: int = 50, exclude: set[str] | None = None) -> list[dict[str, Any]]:
+        """Top ``k`` hits for one query."""
+        return self.search_batch([query], k, candidates, [exclude or set()])[0]
+
+    def search_batch(self, queries: Sequence[str], k: int = 10, candidates: int = 50,
+                     exclude: Sequence[set[str]] | None = None, batch_size: int = 64) -> list[list[dict[str, Any]]]:
+        """Top ``k`` hits for each query; ``exclude[i]`` holds ids never returned for query i."""
+        exclude = exclude or [set() for _ in queries]
+        pool = max(k, candidates if self.reranker else k) + max((len(e) for e in exclude), default=0)
+        vectors = self.encoder.encode(list(queries), batch_size=batch_size)
+        scores, rows = self.index.search_vectors(vectors, pool)
+        results: list[list[dict[str, Any]]] = []
+        for qi, query in enumerate(queries):
+            hits = []
+            for score, row in zip(scores[qi], rows[qi]):
+                if row < 0:
+                    continue
+                doc_id = self.index.ids[row]
+                if doc_id in exclude[qi]:
+                    continue
+                hits.append({"id": doc_id, "text": self.index.texts[row], "score": float(score)})
+            results.append(hits[: (candidates if self.reranker else k)])
+        if self.reranker:
+            pairs = [(q, h["text"]) for q, hits in zip(queries, results) for h in hits]
+            probs = self.reranker.predict(pairs, batch_size=batch_size) if pairs else np.zeros(0)
+            at = 0
+            for hits in results:
+                for h in hits:
+                    h["rerank_score"] = float(probs[at])
+                    h["same"] = bool(probs[at] >= self.reranker.threshold)
+                    at += 1
+                hits.sort(key=lambda h: -h["rerank_score"])
+        return [hits[:k] for hits in results]
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def retrieval_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[set[str]],
+                      ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """Recall@k (hit rate: at least one relevant id in the top k), MRR@10 and nDCG@10 (binary gains)."""
+    n = len(ranked)
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"recall@{k}"] = sum(bool(set(r[:k]) & rel) for r, rel in zip(ranked, relevant)) / max(n, 1)
+    mrr = ndcg = 0.0
+    for r, rel in zip(ranked, relevant):
+        for pos, doc in enumerate(r[:10]):
+            if doc in rel:
+                mrr += 1.0 / (pos + 1)
+                break
+        dcg = sum(1.0 / math.log2(pos + 2) for pos, doc in enumerate(r[:10]) if doc in rel)
+        ideal = sum(1.0 / math.log2(pos + 2) for pos in range(min(len(rel), 10)))
+        ndcg += dcg / ideal if ideal else 0.0
+    out["mrr@10"] = mrr / max(n, 1)
+    out["ndcg@10"] = ndcg / max(n, 1)
+    return out
+
+
+def read_queries(path: str | Path) -> list[tuple[str, set[str], int]]:
+    """``query<TAB>relevant_ids`` (comma-separated), header optional, as in the lcqmc-dev retrieval set."""
+    from .data import _decode_lines
+    from .errors import InputError
+
+    lines = _decode_lines(Path(path))
+    out = []
+    start = 1 if lines[0][1].split("\t")[0].strip().lower() == "query" else 0
+    for number, text in lines[start:]:
+        if not text.strip():
+            continue
+        cells = text.split("\t")
+        if len(cells) != 2 or not cells[0].strip():
+            raise InputError(str(path), number, f"expected query<TAB>relevant_ids, got {len(cells)} columns")
+        ids = {i.strip() for i in cells[1].split(",") if i.strip()}
+        if not ids:
+            raise InputError(str(path), number, "no relevant ids; expected a comma-separated list")
+        out.append((cells[0].strip(), ids, number))
+    return out
+
+
+def evaluate_retrieval(searcher: Searcher, queries_file: str | Path, k: int = 10, candidates: int = 50,
+                       limit: int | None = None) -> dict[str, Any]:
+    """Recall@1/5/10, MRR@10, nDCG@10; the query's own corpus entry (same text) never counts as a hit."""
+    queries = read_queries(queries_file)[:limit]
+    by_text: dict[str, set[str]] = {}
+    for doc_id, text in zip(searcher.index.ids, searcher.index.texts):
+        by_text.setdefault(text, set()).add(doc_id)
+    exclude = [by_text.get(q, set()) for q, _, _ in queries]  # the query's own entry
+    t0 = time.perf_counter()
+    hits = searcher.search_batch([q for q, _, _ in queries], k=max(k, 10), candidates=candidates, exclude=exclude)
+    seconds = time.perf_counter() - t0
+    ranked = [[h["id"] for h in hs] for hs in hits]
+    metrics = retrieval_metrics(ranked, [rel for _, rel, _ in queries])
+    return {"queries": len(queries), "reranked": searcher.reranker is not None, "candidates": candidates,
+            "seconds": round(seconds, 2), "queries_per_second": round(len(queries) / max(seconds, 1e-9), 1),
+            **metrics}
+
+
+def exact_vectors(index: Index, encoder: BiEncoder) -> np.ndarray:
+    """The stored vectors, exactly: reconstructed where FAISS keeps them, re-encoded for IVF-PQ."""
+    import faiss
+
+    fi = index.faiss
+    if index.kind == "ivfpq":  # PQ codes only approximate the vectors
+        return encoder.encode(index.texts, batch_size=128)
+    if index.kind == "ivf":
+        faiss.extract_index_ivf(fi).make_direct_map()
+    return fi.reconstruct_n(0, fi.ntotal)
+
+
+def ann_recall_vs_exact(index: Index, encoder: BiEncoder, queries: Sequence[str], k: int = 10,
+                        vectors: np.ndarray | None = None) -> float:
+    """Mean overlap of the ANN top-k with the exact top-k, over ``queries``."""
+    import faiss
+
+    exact = faiss.IndexFlatIP(index.faiss.d)
+    exact.add(exact_vectors(index, encoder) if vectors is None else vectors)
+    q = encoder.encode(list(queries), batch_size=128)
+    _, ann_rows = index.search_vectors(q, k)
+    _, exact_rows = exact.search(q, k)
+    return float(np.mean([len(set(a) & set(e)) / k for a, e in zip(ann_rows, exact_rows)]))
