@@ -121,6 +121,9 @@ _TRAIN_FLAGS = [
     ("--dev", "dev", str, "Dev pairs: evaluation, best checkpoint and threshold."),
     ("--out", "out", str, "Output model directory."),
     ("--model", "model", str, "Base model: e5-small (default), minilm-en, a directory or a hub id."),
+    ("--kind", "kind", click.Choice(["cross-encoder", "bi-encoder"]), "What to train (default cross-encoder)."),
+    ("--bi-loss", "bi_loss", click.Choice(["auto", "mnrl", "cosent"]), "Bi-encoder loss."),
+    ("--prefix", "prefix", str, 'Bi-encoder text prefix (default "query: " for E5).'),
     ("--task", "task", click.Choice(["auto", "classification", "regression"]), "Labels 0/1 or scores."),
     ("--format", "format", click.Choice(["auto", "tsv", "csv", "jsonl", "sts"]), "Input format."),
     ("--text-a-column", "text_a_column", str, "Column (name or 0-based index) of the first text."),
@@ -168,14 +171,20 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
     cfg = load_config(config_path, overrides) if config_path else build_config(overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        result = run_train(cfg, resume=resume, progress=not (quiet or as_json))
+        if cfg.kind == "bi-encoder":
+            from .bi_training import train_bi_encoder
+
+            result = train_bi_encoder(cfg, resume=resume, progress=not (quiet or as_json))
+        else:
+            result = run_train(cfg, resume=resume, progress=not (quiet or as_json))
     result.pop("log_history", None)
 
     def render(r: dict[str, Any]) -> None:
         dm = r.get("dev_metrics", {})
-        rows = [("model directory", r["out"]), ("base model", r["base_model"]), ("task", r["task"]),
-                ("train pairs", r["train_pairs"]), ("steps", r["global_step"]),
-                ("train pairs/s", r["train_pairs_per_second"]), ("wall seconds", r["wall_seconds"])]
+        rows = [(label, r[key]) for label, key in (
+            ("model directory", "out"), ("kind", "kind"), ("base model", "base_model"), ("task", "task"),
+            ("train pairs", "train_pairs"), ("train examples", "train_examples"), ("steps", "global_step"),
+            ("train pairs/s", "train_pairs_per_second"), ("wall seconds", "wall_seconds")) if key in r]
         rows += [(f"dev {k}", v) for k, v in dm.items() if isinstance(v, (int, float)) and k != "n"]
         rows.append(("threshold", r["threshold"]))
         _table("simpair train", rows)

@@ -24,7 +24,9 @@ class TrainConfig:
     dev: str | None = None
     out: str | None = None
     model: str = "e5-small"
-    kind: str = "cross-encoder"
+    kind: str = "cross-encoder"  # cross-encoder | bi-encoder
+    bi_loss: str = "auto"  # bi-encoder: auto (mnrl for 0/1 labels, cosent for scores) | mnrl | cosent
+    prefix: str | None = None  # bi-encoder text prefix (default: "query: " for E5 models)
     task: str = "auto"  # auto | classification | regression
     format: str = "auto"  # auto | tsv | csv | jsonl | sts
     text_a_column: str | None = None
@@ -63,7 +65,8 @@ class TrainConfig:
 
 
 _CHOICES = {
-    "kind": ("cross-encoder",),
+    "kind": ("cross-encoder", "bi-encoder"),
+    "bi_loss": ("auto", "mnrl", "cosent"),
     "task": ("auto", "classification", "regression"),
     "format": ("auto", "tsv", "csv", "jsonl", "sts"),
     "method": ("full", "freeze"),

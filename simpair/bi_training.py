@@ -1,0 +1,152 @@
+"""``simpair train --kind bi-encoder``: fine-tune the retrieval model with sentence-transformers.
+
+Losses: ``mnrl`` (MultipleNegativesRankingLoss) on the positive pairs with in-batch negatives,
+symmetric (a→b and b→a) because question matching is; ``cosent`` (CoSENTLoss) on labelled pairs or
+scores. Same readers, validation, dev evaluation (cosine accuracy; Spearman for scores) and
+best-checkpoint logic as the cross-encoder. Saved as a standard sentence-transformers directory plus
+``simpair.json`` (prefix, cosine threshold chosen on dev, dev metrics).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import TrainConfig
+from .cross_encoder import META_FILE, use_bf16
+from .errors import ConfigError, InputError
+from .metrics import best_threshold, classification_metrics, correlations
+from .utils import atomic_dir, file_sha256
+
+
+def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Validate the data, fine-tune the bi-encoder, pick the cosine threshold on dev, save ``cfg.out``."""
+    import transformers
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import CoSENTLoss, MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    from .bi_encoder import default_prefix
+    from .models import resolve
+    from .training import _checkpoint_dir, _last_checkpoint, _read, _versions, freeze
+
+    if not cfg.train or not cfg.out:
+        raise ConfigError("train: --train and --out are required")
+    out_dir = Path(cfg.out)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
+        raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")
+    started = time.time()
+    train_data = _read(cfg.train, cfg, cfg.task)
+    task = train_data.task
+    dev_data = _read(cfg.dev, cfg, task) if cfg.dev else None
+    loss_name = cfg.bi_loss if cfg.bi_loss != "auto" else ("cosent" if task == "regression" else "mnrl")
+    pairs = train_data.pairs[: cfg.train_limit] if cfg.train_limit else train_data.pairs
+    dev_pairs = (dev_data.pairs[: cfg.dev_limit] if cfg.dev_limit else dev_data.pairs) if dev_data else []
+
+    transformers.set_seed(cfg.seed)
+    path = resolve(cfg.model)
+    prefix = default_prefix(cfg.model, path) if cfg.prefix is None else cfg.prefix
+    model = SentenceTransformer(path, device="cpu")
+    model.max_seq_length = cfg.max_length
+    params = freeze(model[0].auto_model, cfg)
+    scale = float(cfg.score_range[1]) if task == "regression" else 1.0
+    if loss_name == "mnrl":
+        positives = [p for p in pairs if p.label and p.label > 0.5] if task == "classification" else pairs
+        if len(positives) < 2:
+            raise InputError(cfg.train, None, "mnrl needs at least 2 positive pairs (label 1)")
+        train_ds = Dataset.from_dict({"anchor": [prefix + p.text_a for p in positives],
+                                      "positive": [prefix + p.text_b for p in positives]})
+        loss = MultipleNegativesRankingLoss(model, directions=("query_to_doc", "doc_to_query"))
+    else:
+        train_ds = Dataset.from_dict({"sentence1": [prefix + p.text_a for p in pairs],
+                                      "sentence2": [prefix + p.text_b for p in pairs],
+                                      "score": [float(p.label) / scale for p in pairs]})
+        loss = CoSENTLoss(model)
+    evaluator = None
+    metric = None
+    if dev_pairs:
+        from sentence_transformers.sentence_transformer.evaluation import (BinaryClassificationEvaluator,
+                                                                           EmbeddingSimilarityEvaluator)
+
+        a = [prefix + p.text_a for p in dev_pairs]
+        b = [prefix + p.text_b for p in dev_pairs]
+        if task == "regression":
+            evaluator = EmbeddingSimilarityEvaluator(a, b, [float(p.label) / scale for p in dev_pairs], name="dev")
+            metric = "eval_dev_spearman_cosine"
+        else:
+            evaluator = BinaryClassificationEvaluator(a, b, [int(p.label) for p in dev_pairs], name="dev")
+            metric = "eval_dev_cosine_accuracy"
+    ckpt = _checkpoint_dir(cfg)
+    resume_from = _last_checkpoint(ckpt) if resume else None
+    if resume and resume_from is None:
+        raise ConfigError(f"--resume: no checkpoint in {ckpt}; start without --resume")
+    strategy = "steps" if cfg.eval_steps else "epoch"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(ckpt),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        lr_scheduler_type=cfg.lr_scheduler,
+        eval_strategy=strategy if evaluator else "no",
+        save_strategy=strategy,
+        eval_steps=cfg.eval_steps,
+        save_steps=cfg.eval_steps,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model=metric,
+        greater_is_better=True,
+        logging_steps=cfg.logging_steps,
+        bf16=use_bf16(cfg.bf16),
+        use_cpu=True,
+        seed=cfg.seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if loss_name == "mnrl" else BatchSamplers.BATCH_SAMPLER,
+        report_to=["tensorboard"],
+        disable_tqdm=not progress,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=loss,
+                                         evaluator=evaluator)
+    t0 = time.time()
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.time() - t0
+    dev_metrics: dict[str, Any] = {}
+    threshold = None
+    if dev_pairs:
+        ea = model.encode([prefix + p.text_a for p in dev_pairs], batch_size=cfg.eval_batch_size,
+                          normalize_embeddings=True)
+        eb = model.encode([prefix + p.text_b for p in dev_pairs], batch_size=cfg.eval_batch_size,
+                          normalize_embeddings=True)
+        cos = (ea * eb).sum(1)
+        golds = np.array([p.label for p in dev_pairs], dtype=float)
+        if task == "regression":
+            dev_metrics = correlations(cos, golds)
+        else:
+            threshold, _ = best_threshold(cos, golds.astype(int))
+            dev_metrics = classification_metrics(cos, golds.astype(int), threshold)
+    meta = {
+        "simpair_version": __version__, "kind": "bi-encoder", "task": task, "loss": loss_name,
+        "base_model": cfg.model, "prefix": prefix, "max_length": cfg.max_length, "threshold": threshold,
+        "threshold_rule": "cosine maximising dev accuracy" if threshold is not None else None,
+        "dev_metrics": dev_metrics, "train_examples": len(train_ds), "train_seconds": round(train_seconds, 2),
+        "parameters": params, "seed": cfg.seed, "versions": _versions(), "config": cfg.to_dict(),
+        "data": {"train": {"path": str(cfg.train), "sha256": file_sha256(cfg.train)}},
+    }
+    with atomic_dir(cfg.out) as tmp:
+        model.save(str(tmp))
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    meta["out"] = str(cfg.out)
+    meta["wall_seconds"] = round(time.time() - started, 2)
+    meta["global_step"] = trainer.state.global_step
+    return meta
