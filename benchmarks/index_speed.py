@@ -144,6 +144,8 @@ def rerank_latency(model: str, emb_dir: Path, queries: list[str], n: int = 50) -
 
 
 def main() -> int:
+    from _common import emit
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--types", default="flat,hnsw,ivf,ivfpq")
@@ -188,10 +190,7 @@ def main() -> int:
     if args.rerank:
         results["search_with_rerank"] = rerank_latency(args.rerank, emb_dir, queries)
         results.setdefault("targets", {})["rerank_p50_ms<=250"] = results["search_with_rerank"]["p50_ms"] <= 250
-    text = json.dumps(results, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-    print(text)
-    if args.save:
-        Path(args.save).write_text(text + "\n", encoding="utf-8")
+    emit(results, args.save)
     return 0
 
 

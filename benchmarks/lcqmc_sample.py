@@ -23,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 SHARED = ROOT.parent / "shared" / "data" / "lcqmc" / "sample"
 
 
@@ -50,6 +51,8 @@ def zero_shot_bi_encoder(dev: Path) -> dict[str, float]:
 
 
 def main() -> int:
+    from _common import emit
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/bench-lcqmc-sample")
     parser.add_argument("--save", default=None, help="Also write the JSON here.")
@@ -117,10 +120,7 @@ def main() -> int:
     result["target"]["met"] = honest >= 0.76 and wall <= 240
     if not args.skip_peer:
         result["zero_shot_bi_encoder_e5_small"] = zero_shot_bi_encoder(SHARED / "dev.tsv")
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.save:
-        Path(args.save).write_text(text + "\n", encoding="utf-8")
+    emit(result, args.save)
     return 0
 
 

@@ -12,14 +12,13 @@ import contextlib
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import __version__
 from .config import TrainConfig
-from .cross_encoder import META_FILE, use_bf16
+from .cross_encoder import META_FILE
 from .errors import ConfigError, InputError
 from .metrics import best_threshold, classification_metrics, correlations
 from .utils import atomic_dir, file_sha256
@@ -36,13 +35,11 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
 
     from .bi_encoder import default_prefix
     from .models import resolve
-    from .training import _checkpoint_dir, _last_checkpoint, _read, _versions, freeze
+    from .training import _checkpoint_dir, _last_checkpoint, _read, _versions, check_out_dir, freeze, trainer_kwargs
 
     if not cfg.train or not cfg.out:
         raise ConfigError("train: --train and --out are required")
-    out_dir = Path(cfg.out)
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
-        raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")
+    check_out_dir(cfg)
     started = time.time()
     train_data = _read(cfg.train, cfg, cfg.task)
     task = train_data.task
@@ -88,31 +85,10 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     resume_from = _last_checkpoint(ckpt) if resume else None
     if resume and resume_from is None:
         raise ConfigError(f"--resume: no checkpoint in {ckpt}; start without --resume")
-    strategy = "steps" if cfg.eval_steps else "epoch"
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(ckpt),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        lr_scheduler_type=cfg.lr_scheduler,
-        eval_strategy=strategy if evaluator else "no",
-        save_strategy=strategy,
-        eval_steps=cfg.eval_steps,
-        save_steps=cfg.eval_steps,
-        save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=evaluator is not None,
-        metric_for_best_model=metric,
-        greater_is_better=True,
-        logging_steps=cfg.logging_steps,
-        bf16=use_bf16(cfg.bf16),
+        **trainer_kwargs(cfg, ckpt, evaluator is not None, metric),
         use_cpu=True,
-        seed=cfg.seed,
         batch_sampler=BatchSamplers.NO_DUPLICATES if loss_name == "mnrl" else BatchSamplers.BATCH_SAMPLER,
-        report_to=["tensorboard"],
         disable_tqdm=not progress,
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=loss,

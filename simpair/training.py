@@ -92,6 +92,43 @@ def _checkpoint_dir(cfg: TrainConfig) -> Path:
     return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else Path(f"{cfg.out}.checkpoints")
 
 
+def check_out_dir(cfg: TrainConfig) -> None:
+    """Refuse to replace a directory that is not a previous simpair model (it would be deleted)."""
+    out_dir = Path(cfg.out)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
+        raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")
+
+
+def trainer_kwargs(cfg: TrainConfig, ckpt: Path, evaluate: bool, metric: str | None) -> dict[str, Any]:
+    """TrainingArguments shared by the cross-encoder and bi-encoder trainers."""
+    strategy = "steps" if cfg.eval_steps else "epoch"
+    return dict(
+        output_dir=str(ckpt),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        lr_scheduler_type=cfg.lr_scheduler,
+        eval_strategy=strategy if evaluate else "no",
+        save_strategy=strategy,
+        eval_steps=cfg.eval_steps,
+        save_steps=cfg.eval_steps,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model=metric if evaluate else None,
+        greater_is_better=True,
+        logging_steps=cfg.logging_steps,
+        bf16=use_bf16(cfg.bf16),
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to=["tensorboard"],
+    )
+
+
 def _last_checkpoint(ckpt: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -109,9 +146,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         raise ConfigError("train: no training data; pass --train FILE or set 'train' in the config")
     if not cfg.out:
         raise ConfigError("train: no output directory; pass --out DIR or set 'out' in the config")
-    out_dir = Path(cfg.out)
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
-        raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")
+    check_out_dir(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     started = time.time()
@@ -139,7 +174,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
 
     train_ds = _dataset(train_pairs, tokenizer, cfg.max_length, scale, regression)
     dev_ds = _dataset(dev_pairs, tokenizer, cfg.max_length, scale, regression) if dev_pairs else None
-    bf16 = use_bf16(cfg.bf16)
+    bf16 = use_bf16(cfg.bf16)  # recorded in simpair.json; trainer_kwargs applies it
     ckpt = _checkpoint_dir(cfg)
     resume_from = _last_checkpoint(ckpt) if resume else None
     if resume and resume_from is None:
@@ -148,37 +183,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         for old in ckpt.glob("checkpoint-*"):
             shutil.rmtree(old, ignore_errors=True)
 
-    strategy = "steps" if cfg.eval_steps else "epoch"
     best_metric = "spearman" if regression else "accuracy"
     args = TrainingArguments(
-        output_dir=str(ckpt),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        lr_scheduler_type=cfg.lr_scheduler,
-        eval_strategy=strategy if dev_ds is not None else "no",
-        save_strategy=strategy,
-        eval_steps=cfg.eval_steps,
-        save_steps=cfg.eval_steps,
-        save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=dev_ds is not None,
-        metric_for_best_model=best_metric if dev_ds is not None else None,
-        greater_is_better=True,
-        logging_steps=cfg.logging_steps,
-        bf16=bf16,
+        **trainer_kwargs(cfg, ckpt, dev_ds is not None, best_metric),
         use_cpu=not torch.cuda.is_available(),
-        seed=cfg.seed,
-        data_seed=cfg.seed,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         dataloader_num_workers=cfg.dataloader_workers,
-        report_to=["tensorboard"],
         disable_tqdm=not progress,
-        save_only_model=False,
     )
 
     def compute_metrics(pred: Any) -> dict[str, float]:
