@@ -89,6 +89,11 @@ class CrossEncoder:
         self.name = model
         self.path = resolve(model)
         self.meta = read_meta(self.path)
+        if self.meta.get("kind") == "bi-encoder":
+            from .errors import SimpairError
+
+            raise SimpairError(f"{model}: is a bi-encoder (retrieval model); use it with 'simpair index build "
+                               f"--model {model}', and a cross-encoder for match/eval/--rerank")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModelForSequenceClassification.from_pretrained(self.path).eval()
         self.num_labels = int(self.model.config.num_labels)

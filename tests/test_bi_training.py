@@ -26,6 +26,11 @@ def test_mnrl_trains_saves_and_indexes(tiny_bert: Path, tmp_path: Path, train_fi
     saved = json.loads((out / "simpair.json").read_text())
     enc = BiEncoder(str(out), bf16=False)
     assert saved["prefix"] == "q: " == enc.prefix
+    from simpair.cross_encoder import CrossEncoder
+    from simpair.errors import SimpairError
+
+    with pytest.raises(SimpairError, match="is a bi-encoder"):
+        CrossEncoder(str(out))
     corpus = write(tmp_path / "c.txt", "你好\n怎么开初婚未育证明\n")
     assert len(Index.build(corpus, tmp_path / "idx", enc, progress=False)) == 2
 
