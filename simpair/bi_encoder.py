@@ -6,9 +6,9 @@ texts get E5's prefix; for symmetric question matching simpair puts ``"query: "`
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ class BiEncoder:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         items = [self.prefix + t for t in texts]
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else _Null()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with torch.inference_mode(), ctx:
             emb = self.model.encode(items, batch_size=batch_size, normalize_embeddings=True,
                                     show_progress_bar=progress, convert_to_numpy=True)
@@ -107,17 +107,3 @@ class BiEncoder:
         return {"model": self.name, "model_path": str(self.path), "fingerprint": self.fingerprint,
                 "dim": self.dim, "prefix": self.prefix, "normalized": True}
 
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def env_threads() -> int:
-    """Threads torch will use (for reports)."""
-    import torch
-
-    return int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())

@@ -7,6 +7,7 @@ maximum length, the task and dev metrics.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -137,7 +138,7 @@ class CrossEncoder:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="scoring", unit="batch")
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else _null()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with torch.inference_mode(), ctx:
             for idx in batches:
                 enc = self.tokenizer(
@@ -180,10 +181,3 @@ class CrossEncoder:
         scores = self.predict(pairs, **kwargs)
         return scores, len(pairs) / max(time.perf_counter() - t0, 1e-9)
 
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

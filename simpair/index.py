@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -287,9 +286,3 @@ def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: di
     manifest["files"] = {name: file_sha256(tmp / name) for name in ("index.faiss", "store.sqlite")}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
 
-
-def copy_index(src: str | Path, dst: str | Path) -> None:
-    """Copy an index directory (atomically at the destination)."""
-    with atomic_dir(dst) as tmp:
-        for f in Path(src).iterdir():
-            shutil.copy2(f, tmp / f.name)
