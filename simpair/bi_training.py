@@ -21,7 +21,7 @@ from .config import TrainConfig
 from .cross_encoder import META_FILE
 from .errors import ConfigError, InputError
 from .metrics import best_threshold, classification_metrics, correlations
-from .utils import atomic_dir, file_sha256
+from .utils import atomic_dir
 
 
 def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -35,15 +35,21 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
 
     from .bi_encoder import default_prefix
     from .models import resolve
-    from .training import _checkpoint_dir, _last_checkpoint, _read, _versions, check_out_dir, freeze, trainer_kwargs
+    from .peft_methods import apply_method
+    from .training import _checkpoint_dir, _last_checkpoint, _read, _versions, check_out_dir, data_record, trainer_kwargs
 
     if not cfg.train or not cfg.out:
         raise ConfigError("train: --train and --out are required")
+    if cfg.method not in ("full", "freeze", "bitfit"):
+        raise ConfigError(f"method {cfg.method!r}: the bi-encoder trains with full, freeze or bitfit; "
+                          "lora/prompt/prefix are for the cross-encoder and classifiers")
+    if cfg.task == "classify":
+        raise ConfigError("task classify: single-text classification trains a classifier, not a bi-encoder")
     check_out_dir(cfg)
     started = time.time()
     train_data = _read(cfg.train, cfg, cfg.task)
     task = train_data.task
-    dev_data = _read(cfg.dev, cfg, task) if cfg.dev else None
+    dev_data = _read(cfg.dev, cfg, task) if cfg.dev else None  # several dev files are scored together
     loss_name = cfg.bi_loss if cfg.bi_loss != "auto" else ("cosent" if task == "regression" else "mnrl")
     pairs = train_data.pairs[: cfg.train_limit] if cfg.train_limit else train_data.pairs
     dev_pairs = (dev_data.pairs[: cfg.dev_limit] if cfg.dev_limit else dev_data.pairs) if dev_data else []
@@ -53,12 +59,12 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     prefix = default_prefix(cfg.model, path) if cfg.prefix is None else cfg.prefix
     model = SentenceTransformer(path, device="cpu")
     model.max_seq_length = cfg.max_length
-    params = freeze(model[0].auto_model, cfg)
+    _, params = apply_method(model[0].auto_model, cfg)
     scale = float(cfg.score_range[1]) if task == "regression" else 1.0
     if loss_name == "mnrl":
         positives = [p for p in pairs if p.label and p.label > 0.5] if task == "classification" else pairs
         if len(positives) < 2:
-            raise InputError(cfg.train, None, "mnrl needs at least 2 positive pairs (label 1)")
+            raise InputError(train_data.path, None, "mnrl needs at least 2 positive pairs (label 1)")
         train_ds = Dataset.from_dict({"anchor": [prefix + p.text_a for p in positives],
                                       "positive": [prefix + p.text_b for p in positives]})
         loss = MultipleNegativesRankingLoss(model, directions=("query_to_doc", "doc_to_query"))
@@ -117,7 +123,7 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
         "threshold_rule": "cosine maximising dev accuracy" if threshold is not None else None,
         "dev_metrics": dev_metrics, "train_examples": len(train_ds), "train_seconds": round(train_seconds, 2),
         "parameters": params, "seed": cfg.seed, "versions": _versions(), "config": cfg.to_dict(),
-        "data": {"train": {"path": str(cfg.train), "sha256": file_sha256(cfg.train)}},
+        "data": {"train": data_record(cfg.train), "dev": data_record(cfg.dev)},
     }
     with atomic_dir(cfg.out) as tmp:
         model.save(str(tmp))

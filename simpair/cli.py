@@ -117,18 +117,21 @@ def models(convert_name: str | None, verify: bool, as_json: bool) -> None:
 # --------------------------------------------------------------------------- train
 
 _TRAIN_FLAGS = [
-    ("--train", "train", str, "Training pairs (TSV, CSV, JSONL or STS file)."),
-    ("--dev", "dev", str, "Dev pairs: evaluation, best checkpoint and threshold."),
+    ("--train", "train", str, "Training data (TSV, CSV, JSONL or STS file); repeat to concatenate files."),
+    ("--dev", "dev", str, "Dev data: evaluation, best checkpoint and threshold; repeat for several files."),
     ("--out", "out", str, "Output model directory."),
     ("--model", "model", str, "Base model: e5-small (default), minilm-en, a directory or a hub id."),
     ("--kind", "kind", click.Choice(["cross-encoder", "bi-encoder"]), "What to train (default cross-encoder)."),
     ("--bi-loss", "bi_loss", click.Choice(["auto", "mnrl", "cosent"]), "Bi-encoder loss."),
     ("--prefix", "prefix", str, 'Bi-encoder text prefix (default "query: " for E5).'),
-    ("--task", "task", click.Choice(["auto", "classification", "regression"]), "Labels 0/1 or scores."),
+    ("--task", "task", click.Choice(["auto", "classification", "regression", "classify"]),
+     "Pairs with 0/1 labels or scores (auto), or 'classify': single-text classification (label and text)."),
     ("--format", "format", click.Choice(["auto", "tsv", "csv", "jsonl", "sts"]), "Input format."),
     ("--text-a-column", "text_a_column", str, "Column (name or 0-based index) of the first text."),
     ("--text-b-column", "text_b_column", str, "Column of the second text."),
     ("--label-column", "label_column", str, "Column of the label or score."),
+    ("--text-column", "text_column", str, "classify: column of the text."),
+    ("--label-names", "label_names", str, "classify: class names in id order, comma-separated (negative,positive)."),
     ("--max-length", "max_length", int, "Maximum tokens per pair."),
     ("--batch-size", "batch_size", int, "Training batch size."),
     ("--learning-rate", "learning_rate", float, "Peak learning rate."),
@@ -138,7 +141,14 @@ _TRAIN_FLAGS = [
     ("--eval-steps", "eval_steps", int, "Evaluate and checkpoint every N steps (default: every epoch)."),
     ("--early-stopping-patience", "early_stopping_patience", int, "Stop after N evaluations without gain."),
     ("--seed", "seed", int, "Random seed."),
-    ("--method", "method", click.Choice(["full", "freeze"]), "full fine-tuning or frozen embeddings."),
+    ("--method", "method", click.Choice(["full", "freeze", "lora", "bitfit", "prompt", "prefix"]),
+     "What trains: everything, all but frozen parts, LoRA, biases + head, a soft prompt or prefix."),
+    ("--lora-r", "lora_r", int, "LoRA rank (default 16)."),
+    ("--lora-alpha", "lora_alpha", float, "LoRA alpha (default 32)."),
+    ("--lora-dropout", "lora_dropout", float, "LoRA dropout (default 0.1)."),
+    ("--lora-target-modules", "lora_target_modules", str,
+     "LoRA targets, comma-separated (default: query,key,value,dense)."),
+    ("--num-virtual-tokens", "num_virtual_tokens", int, "Prompt/prefix tuning: virtual tokens (default 20)."),
     ("--freeze-embeddings", "freeze_embeddings", click.Choice(["auto", "yes", "no"]), "Freeze word embeddings."),
     ("--freeze-layers", "freeze_layers", int, "Freeze the first N encoder layers."),
     ("--bf16", "bf16", click.Choice(["auto", "yes", "no"]), "bf16 autocast (auto: when the CPU supports it)."),
@@ -149,9 +159,15 @@ _TRAIN_FLAGS = [
 ]
 
 
+_MULTIPLE = ("train", "dev")
+
+
 def _train_options(fn: Any) -> Any:
     for flag, dest, typ, help_ in reversed(_TRAIN_FLAGS):
-        fn = click.option(flag, dest, type=typ, default=None, help=help_)(fn)
+        if dest in _MULTIPLE:
+            fn = click.option(flag, dest, type=typ, multiple=True, help=help_)(fn)
+        else:
+            fn = click.option(flag, dest, type=typ, default=None, help=help_)(fn)
     return fn
 
 
@@ -163,11 +179,11 @@ def _train_options(fn: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **flags: Any) -> None:
-    """Fine-tune a cross-encoder on labelled pairs; save a standard model directory."""
+    """Fine-tune a cross-encoder (pairs), a bi-encoder or a text classifier; save a model directory."""
     from .config import build_config, load_config
     from .training import train as run_train
 
-    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides = {k: (list(v) if k in _MULTIPLE else v) for k, v in flags.items() if v not in (None, ())}
     cfg = load_config(config_path, overrides) if config_path else build_config(overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
@@ -186,7 +202,18 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
             ("train pairs", "train_pairs"), ("train examples", "train_examples"), ("steps", "global_step"),
             ("train pairs/s", "train_pairs_per_second"), ("wall seconds", "wall_seconds")) if key in r]
         rows += [(f"dev {k}", v) for k, v in dm.items() if isinstance(v, (int, float)) and k != "n"]
-        rows.append(("threshold", r["threshold"]))
+        for path, m in (r.get("dev_metrics_per_file") or {}).items():
+            rows += [(f"dev {k} ({Path(path).parent.name}/{Path(path).name})", m[k]) for k in ("accuracy", "macro_f1")
+                     if isinstance(m.get(k), float)]
+        if "parameters" in r:
+            rows.append(("trainable parameters", f"{r['parameters']['trainable_parameters']:,} of "
+                                                 f"{r['parameters']['total_parameters']:,} ({r.get('method', 'full')})"))
+        if "saved_bytes" in r:
+            from .utils import human_size
+
+            rows.append(("saved size", human_size(r["saved_bytes"])))
+        if r.get("task") != "classify":
+            rows.append(("threshold", r["threshold"]))
         _table("simpair train", rows)
 
     _emit(result, as_json, render)
@@ -207,9 +234,23 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None, symmetric: bool, batch_size: int,
              report_dir: str | None, as_json: bool) -> None:
-    """Metrics of MODEL on the labelled pairs in DATA."""
-    from .evaluation import evaluate_file
+    """Metrics of MODEL on the labelled pairs (or, for a classifier, labelled texts) in DATA."""
+    from .evaluation import evaluate_file, evaluate_texts
+    from .models import read_meta, resolve
 
+    if read_meta(resolve(model)).get("task") == "classify":
+        result = evaluate_texts(model, data, fmt=fmt if fmt != "sts" else "auto", batch_size=batch_size,
+                                report_dir=report_dir)
+
+        def render_texts(r: dict[str, Any]) -> None:
+            m = r["metrics"]
+            rows = [(k, m[k]) for k in ("n", "accuracy", "macro_f1", "roc_auc") if m.get(k) is not None]
+            rows += [(f"{name} f1", v["f1"]) for name, v in m["per_class"].items()]
+            rows += [("confusion (rows gold)", str(m["confusion_matrix"])), ("texts/s", r["texts_per_second"])]
+            _table(f"simpair eval {r['model']} on {r['data']}", rows)
+
+        _emit(result, as_json, render_texts)
+        return
     result = evaluate_file(model, data, fmt=fmt, task=task, threshold=threshold, symmetric=symmetric,
                            batch_size=batch_size, report_dir=report_dir)
 
@@ -284,6 +325,127 @@ def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: b
         n += 1
     seconds = time.perf_counter() - t0
     click.echo(f"scored {n} pairs in {seconds:.2f}s ({n / max(seconds, 1e-9):.1f} pairs/s)", err=True)
+
+
+# --------------------------------------------------------------------------- sentiment
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@click.option("--model", default=None,
+              help="Classifier: a directory, a hub id, or the bundled 'sentiment' (default; $SIMPAIR_SENTIMENT_MODEL).")
+@click.option("--file", "file_", type=str, default=None, help="Classify every line of this file ('-' for stdin).")
+@click.option("--explain", is_flag=True, help="Show the pipeline's stages for one text: token ids, logits, softmax.")
+@click.option("--all-scores", is_flag=True, help="Every class's probability, not only the best.")
+@click.option("--batch-size", type=int, default=32)
+@click.option("--json", "as_json", is_flag=True)
+def sentiment(texts: tuple[str, ...], model: str | None, file_: str | None, explain: bool, all_scores: bool,
+              batch_size: int, as_json: bool) -> None:
+    """Sentiment of each TEXT with transformers' pipeline("sentiment-analysis")."""
+    from .sentiment import Sentiment
+
+    if file_ is not None and texts:
+        raise click.UsageError("give texts or --file, not both")
+    items = list(texts) if file_ is None else _read_lines(file_)
+    if not items:
+        raise click.UsageError('give a text: simpair sentiment "this film was wonderful" (or --file FILE)')
+    if explain and len(items) != 1:
+        raise click.UsageError("--explain takes exactly one text")
+    clf = Sentiment(model)
+    if explain:
+        result = clf.explain(items[0])
+
+        def render_explain(r: dict[str, Any]) -> None:
+            tok = r["1_tokenizer"]
+            click.echo(f"1. tokenizer  tokens:    {' '.join(tok['tokens'])}")
+            click.echo(f"               input_ids: {tok['input_ids']}")
+            click.echo(f"2. model      logits:    {r['2_model']['logits']}")
+            probs = ", ".join(f"{k} {v:.4f}" for k, v in r["3_postprocess"]["softmax"].items())
+            click.echo(f"3. softmax    {probs}")
+            click.echo(f"=> {r['label']} ({r['score']:.4f})")
+
+        _emit(result, as_json, render_explain)
+        return
+    rows = clf(items, batch_size=batch_size, top_k=None if all_scores else 1)
+    if as_json:
+        _emit(rows if file_ is not None or len(rows) > 1 else rows[0], True)
+        return
+    for r in rows:
+        # the tutorial's demo prints [{'label': ..., 'score': ...}]
+        extra = "\t" + json.dumps(r["scores"], ensure_ascii=False) if "scores" in r else ""
+        click.echo(f"{r['label']}\t{r['score']:.4f}\t{r['text']}{extra}")
+
+
+def _read_lines(path: str) -> list[str]:
+    """Non-empty lines of a UTF-8 file (or stdin), with the file and line named on bad input."""
+    from .errors import InputError
+
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(path, None, "no such file" if not p.exists() else "is a directory; expected a text file")
+        raw = p.read_bytes()
+    out = []
+    for number, chunk in enumerate(raw.removeprefix(b"\xef\xbb\xbf").split(b"\n"), start=1):
+        try:
+            line = chunk.rstrip(b"\r").decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise InputError(path, number, f"invalid UTF-8 at byte {exc.start} of the line; expected UTF-8 text") from exc
+        if line:
+            out.append(line)
+    if not out:
+        raise InputError(path, None, "no texts; expected one text a line")
+    return out
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@main.command()
+@click.option("--model", default=None, help="Matcher for /match and re-ranking (default: $SIMPAIR_MODEL, else the last trained).")
+@click.option("--index", "index_dir", default=None, help="Index directory for /search.")
+@click.option("--sentiment-model", default=None, help="Classifier for /sentiment (default: the bundled model).")
+@click.option("--no-sentiment", is_flag=True, help="Do not load a sentiment model.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--batch-window-ms", default=5.0, show_default=True, type=float,
+              help="How long a request waits for others to share its batch.")
+@click.option("--max-batch", default=64, show_default=True, type=int, help="Most items scored in one batch.")
+@click.option("--no-batching", is_flag=True, help="Score each request alone (for comparison).")
+@click.option("--max-texts", default=64, show_default=True, type=int, help="Most pairs/texts in one request.")
+@click.option("--max-chars", default=1000, show_default=True, type=int, help="Most characters in one text.")
+def serve(model: str | None, index_dir: str | None, sentiment_model: str | None, no_sentiment: bool, host: str,
+          port: int, batch_window_ms: float, max_batch: int, no_batching: bool, max_texts: int, max_chars: int) -> None:
+    """HTTP API (POST /match /search /sentiment, GET /healthz /info /docs) and a web page at /."""
+    from .serve import Limits, serve as run_server
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: binding to {host}: the API has no authentication; put it behind a proxy", err=True)
+    click.echo(f"loading models; then serving on http://{host}:{port}/ (docs at /docs)", err=True)
+    run_server(host=host, port=port, model=model, index=index_dir, sentiment_model=sentiment_model,
+               load_sentiment=not no_sentiment, batching=not no_batching, window_ms=batch_window_ms,
+               max_batch=max_batch, limits=Limits(max_texts=max_texts, max_chars=max_chars))
+
+
+# --------------------------------------------------------------------------- export
+
+
+@main.command()
+@click.argument("model")
+@click.option("--merge", is_flag=True, help="Fold a LoRA adapter into its base: a plain transformers directory.")
+@click.option("--out", required=True, help="Directory to write.")
+@click.option("--json", "as_json", is_flag=True)
+def export(model: str, merge: bool, out: str, as_json: bool) -> None:
+    """Write MODEL in a form other tools load without simpair."""
+    from .export import merge_adapter
+    from .utils import human_size
+
+    if not merge:
+        raise click.UsageError("choose what to export: --merge")
+    result = merge_adapter(model, out)
+    _emit(result, as_json, lambda r: click.echo(f"wrote {r['out']} ({human_size(r['saved_bytes'])})"))
 
 
 # --------------------------------------------------------------------------- index / search

@@ -20,18 +20,20 @@ from .errors import ConfigError
 class TrainConfig:
     """Everything ``simpair train`` needs; every field can come from YAML or a flag."""
 
-    train: str | None = None
-    dev: str | None = None
+    train: list[str] | None = None  # one file or several (concatenated), e.g. Chinese + English sentiment
+    dev: list[str] | None = None  # dev files are scored one by one and together
     out: str | None = None
     model: str = "e5-small"
     kind: str = "cross-encoder"  # cross-encoder | bi-encoder
     bi_loss: str = "auto"  # bi-encoder: auto (mnrl for 0/1 labels, cosent for scores) | mnrl | cosent
     prefix: str | None = None  # bi-encoder text prefix (default: "query: " for E5 models)
-    task: str = "auto"  # auto | classification | regression
+    task: str = "auto"  # pairs: auto | classification (0/1) | regression (scores); classify: single texts
     format: str = "auto"  # auto | tsv | csv | jsonl | sts
     text_a_column: str | None = None
     text_b_column: str | None = None
     label_column: str | None = None
+    text_column: str | None = None  # classify: the text column (name or 0-based index)
+    label_names: list[str] | None = None  # classify: class names in id order (labels 0..K-1 get these names)
     score_range: list[float] = field(default_factory=lambda: [0.0, 5.0])
     max_length: int = 64
     batch_size: int = 16  # 16 / 1e-4: best of the sweep on the LCQMC sample (README, "Recipe")
@@ -48,7 +50,12 @@ class TrainConfig:
     logging_steps: int = 20
     save_total_limit: int = 2
     early_stopping_patience: int | None = None
-    method: str = "full"  # full | freeze
+    method: str = "full"  # full | freeze | lora | bitfit | prompt | prefix
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.1
+    lora_target_modules: list[str] | None = None  # None: query, key, value and every dense layer
+    num_virtual_tokens: int = 20  # prompt / prefix tuning
     freeze_embeddings: str = "auto"  # auto | yes | no  (auto: yes for vocabularies >= 100k)
     freeze_layers: int = 0
     bf16: str = "auto"  # auto | yes | no
@@ -67,9 +74,9 @@ class TrainConfig:
 _CHOICES = {
     "kind": ("cross-encoder", "bi-encoder"),
     "bi_loss": ("auto", "mnrl", "cosent"),
-    "task": ("auto", "classification", "regression"),
+    "task": ("auto", "classification", "regression", "classify"),
     "format": ("auto", "tsv", "csv", "jsonl", "sts"),
-    "method": ("full", "freeze"),
+    "method": ("full", "freeze", "lora", "bitfit", "prompt", "prefix"),
     "freeze_embeddings": ("auto", "yes", "no"),
     "bf16": ("auto", "yes", "no"),
     "lr_scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
@@ -88,6 +95,10 @@ def _check_type(name: str, value: Any, hint: Any, where: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _check_type(name, value, inner[0], where)
     if origin is list:
+        if isinstance(value, str) and name in ("train", "dev"):
+            value = [value]  # one file
+        elif isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]  # "negative,positive"
         if not isinstance(value, list):
             raise ConfigError(f"{where}: '{name}' must be a list, got {type(value).__name__} {value!r}")
         return [_check_type(f"{name}[]", v, args[0], where) for v in value]

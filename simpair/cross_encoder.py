@@ -8,7 +8,6 @@ maximum length, the task and dev metrics.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -17,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from .models import resolve
+from .errors import SimpairError
+from .models import META_FILE, load_classifier, read_meta
 from .utils import simpair_home
 
-META_FILE = "simpair.json"
+__all__ = ["META_FILE", "CrossEncoder", "default_model", "read_meta"]
 
 
 def bf16_supported() -> bool:
@@ -41,16 +41,9 @@ def use_bf16(setting: str | bool | None) -> bool:
     return bf16_supported()
 
 
-def read_meta(model_dir: str | Path) -> dict[str, Any]:
-    """The ``simpair.json`` of a trained model, or {} for a plain transformers directory."""
-    path = Path(model_dir) / META_FILE
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return {}
-
-
-def last_trained_file() -> Path:
-    return simpair_home() / "last-model"
+def last_trained_file(task: str = "classification") -> Path:
+    """Where the last trained model is recorded: pair models and text classifiers apart."""
+    return simpair_home() / ("last-classifier" if task == "classify" else "last-model")
 
 
 def default_model() -> str | None:
@@ -83,20 +76,18 @@ class CrossEncoder:
     def __init__(self, model: str, max_length: int | None = None, bf16: str | bool = "auto",
                  threads: int | None = None) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if threads:
             torch.set_num_threads(int(threads))
         self.name = model
-        self.path = resolve(model)
-        self.meta = read_meta(self.path)
+        self.model, self.tokenizer, self.meta, path = load_classifier(model)
+        self.path = str(path)
         if self.meta.get("kind") == "bi-encoder":
-            from .errors import SimpairError
-
             raise SimpairError(f"{model}: is a bi-encoder (retrieval model); use it with 'simpair index build "
                                f"--model {model}', and a cross-encoder for match/eval/--rerank")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).eval()
+        if self.meta.get("task") == "classify":
+            raise SimpairError(f"{model}: is a single-text classifier; use it with 'simpair sentiment --model "
+                               f"{model}', and a pair model for match/eval/--rerank")
         self.num_labels = int(self.model.config.num_labels)
         self.task = self.meta.get("task") or ("regression" if self.num_labels == 1 else "classification")
         self.threshold = float(self.meta.get("threshold", 0.5))

@@ -92,6 +92,7 @@ class _Errors:
     def raise_if_any(self) -> None:
         if not self.items:
             return
+        self.items.sort(key=lambda item: item[0])  # stable: a line's problems keep their order
         line, message = self.items[0]
         shown = [f"{self.path}:{ln}: {msg}" for ln, msg in self.items[1:MAX_ERRORS_SHOWN]]
         more = len(self.items) - MAX_ERRORS_SHOWN
@@ -296,18 +297,24 @@ def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels,
     return task
 
 
-def _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors) -> str:
+def json_objects(lines: list[tuple[int, str]], errors: _Errors, expected: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each JSONL line; a line that is not a JSON object is an error."""
     for number, text in lines:
         if not text.strip():
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            errors.add(number, f"not valid JSON ({exc.msg}); expected one object a line")
+            errors.add(number, f"not valid JSON ({exc.msg}); expected one object a line with {expected}")
             continue
         if not isinstance(obj, dict):
-            errors.add(number, "expected a JSON object with text_a/text_b/label or sentence1/sentence2/label|score")
+            errors.add(number, f"expected a JSON object with {expected}")
             continue
+        yield number, obj
+
+
+def _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors) -> str:
+    for number, obj in json_objects(lines, errors, "text_a/text_b/label or sentence1/sentence2/label|score"):
         keys = list(obj)
         ka = _key(keys, cols.text_a, TEXT_A_NAMES)
         kb = _key(keys, cols.text_b, TEXT_B_NAMES)

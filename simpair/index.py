@@ -42,24 +42,17 @@ class Entry:
 def read_corpus(path: str | Path) -> list[Entry]:
     """Read a corpus: ``.txt`` (one text a line; id = line number), ``.tsv`` (id<TAB>text, header
     optional) or ``.jsonl`` (``{"id": …, "text": …}``). Bad lines and duplicate ids are errors."""
-    from .data import _decode_lines
+    from .data import _decode_lines, _Errors, json_objects
 
     p = Path(path)
     lines = _decode_lines(p)
     suffix = p.suffix.lower()
     entries: list[Entry] = []
-    problems: list[tuple[int, str]] = []
+    problems = _Errors(str(p))
     if suffix in (".jsonl", ".json", ".ndjson"):
-        for number, text in lines:
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                problems.append((number, f"not valid JSON ({exc.msg}); expected {{\"id\": ..., \"text\": ...}}"))
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                problems.append((number, 'expected an object with a string "text" (and an "id")'))
+        for number, obj in json_objects(lines, problems, '"id" and "text"'):
+            if not isinstance(obj.get("text"), str):
+                problems.add(number, 'expected an object with a string "text" (and an "id")')
                 continue
             entries.append(Entry(str(obj.get("id", number)), obj["text"].strip(), number))
     elif suffix == ".tsv":
@@ -70,27 +63,23 @@ def read_corpus(path: str | Path) -> list[Entry]:
                 continue
             cells = text.split("\t")
             if len(cells) != 2:
-                problems.append((number, f"expected 2 tab-separated columns (id, text), got {len(cells)}"))
+                problems.add(number, f"expected 2 tab-separated columns (id, text), got {len(cells)}")
                 continue
             entries.append(Entry(cells[0].strip(), cells[1].strip(), number))
     else:
         entries = [Entry(str(number), text.strip(), number) for number, text in lines if text.strip()]
     for e in entries:
         if not e.id:
-            problems.append((e.line, "empty id"))
+            problems.add(e.line, "empty id")
         if not e.text:
-            problems.append((e.line, "empty text"))
+            problems.add(e.line, "empty text")
     seen: dict[str, int] = {}
     for e in entries:
         if e.id in seen:
-            problems.append((e.line, f"duplicate id {e.id!r} (first on line {seen[e.id]}); ids must be unique"))
+            problems.add(e.line, f"duplicate id {e.id!r} (first on line {seen[e.id]}); ids must be unique")
         else:
             seen[e.id] = e.line
-    if problems:
-        problems.sort()
-        line, msg = problems[0]
-        extra = "".join(f"\n{p}:{ln}: {m}" for ln, m in problems[1:20])
-        raise InputError(str(p), line, msg + extra)
+    problems.raise_if_any()
     if not entries:
         raise InputError(str(p), None, "no texts found")
     return entries

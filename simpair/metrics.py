@@ -176,3 +176,48 @@ def write_report(out_dir: str | Path, scores: Sequence[float], labels: Sequence[
     fig.savefig(out / "threshold_curve.png", dpi=110)
     plt.close(fig)
     return written + [out / "score_histogram.png", out / "threshold_curve.png"]
+
+
+def multiclass_metrics(probs: np.ndarray, labels: Sequence[int], names: Sequence[str]) -> dict[str, object]:
+    """Single-text classification: accuracy, macro-F1, per-class P/R/F1, the confusion matrix
+    (rows gold, columns predicted) and, for two classes, ROC AUC of the second class."""
+    p = np.asarray(probs, float)
+    y = np.asarray(labels, int)
+    pred = p.argmax(-1)
+    ids = list(range(len(names)))
+    prec, rec, f1, support = skm.precision_recall_fscore_support(y, pred, labels=ids, zero_division=0)
+    out: dict[str, object] = {
+        "n": int(len(y)),
+        "accuracy": float((pred == y).mean()) if len(y) else None,
+        "macro_f1": float(skm.f1_score(y, pred, labels=ids, average="macro", zero_division=0)),
+        "per_class": {str(n): {"precision": float(a), "recall": float(b), "f1": float(c), "support": int(d)}
+                      for n, a, b, c, d in zip(names, prec, rec, f1, support)},
+        "confusion_matrix": skm.confusion_matrix(y, pred, labels=ids).tolist(),
+        "labels": [str(n) for n in names],
+    }
+    if len(names) == 2 and len(np.unique(y)) == 2:
+        out["roc_auc"] = float(skm.roc_auc_score(y, p[:, 1]))
+    return out
+
+
+def write_confusion_matrix(path: str | Path, metrics: dict[str, object], title: str = "confusion matrix") -> Path:
+    """A PNG of ``metrics['confusion_matrix']`` with counts in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(metrics["confusion_matrix"])
+    names = list(metrics["labels"])  # type: ignore[arg-type]
+    size = 2.5 + 0.45 * len(names)
+    fig, ax = plt.subplots(figsize=(size, size))
+    disp = skm.ConfusionMatrixDisplay(cm, display_labels=names)
+    disp.plot(ax=ax, colorbar=False, values_format="d")
+    acc = metrics.get("accuracy")
+    ax.set_title(f"{title} (accuracy {acc:.3f})" if isinstance(acc, float) else title)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -32,15 +32,23 @@ class Searcher:
         index.check_encoder(self.encoder)
         self.reranker = CrossEncoder(reranker, bf16=bf16) if isinstance(reranker, str) else reranker
 
-    def search(self, query: str, k: int = 10, candidates: int = 50, exclude: set[str] | None = None) -> list[dict[str, Any]]:
+    def search(self, query: str, k: int = 10, candidates: int = 50, exclude: set[str] | None = None,
+               rerank: bool | None = None) -> list[dict[str, Any]]:
         """Top ``k`` hits for one query."""
-        return self.search_batch([query], k, candidates, [exclude or set()])[0]
+        return self.search_batch([query], k, candidates, [exclude or set()], rerank=rerank)[0]
 
     def search_batch(self, queries: Sequence[str], k: int = 10, candidates: int = 50,
-                     exclude: Sequence[set[str]] | None = None, batch_size: int = 64) -> list[list[dict[str, Any]]]:
-        """Top ``k`` hits for each query; ``exclude[i]`` holds ids never returned for query i."""
+                     exclude: Sequence[set[str]] | None = None, batch_size: int = 64,
+                     rerank: bool | None = None) -> list[list[dict[str, Any]]]:
+        """Top ``k`` hits for each query; ``exclude[i]`` holds ids never returned for query i.
+        ``rerank=False`` skips the re-ranker for this call (None: re-rank when there is one)."""
+        from .errors import SimpairError
+
+        if rerank and self.reranker is None:
+            raise SimpairError("search: re-ranking asked for, but no re-ranking model was given")
+        reranker = self.reranker if rerank is not False else None
         exclude = exclude or [set() for _ in queries]
-        pool = max(k, candidates if self.reranker else k) + max((len(e) for e in exclude), default=0)
+        pool = max(k, candidates if reranker else k) + max((len(e) for e in exclude), default=0)
         vectors = self.encoder.encode(list(queries), batch_size=batch_size)
         scores, rows = self.index.search_vectors(vectors, pool)
         results: list[list[dict[str, Any]]] = []
@@ -53,15 +61,15 @@ class Searcher:
                 if doc_id in exclude[qi]:
                     continue
                 hits.append({"id": doc_id, "text": self.index.texts[row], "score": float(score)})
-            results.append(hits[: (candidates if self.reranker else k)])
-        if self.reranker:
+            results.append(hits[: (candidates if reranker else k)])
+        if reranker:
             pairs = [(q, h["text"]) for q, hits in zip(queries, results) for h in hits]
-            probs = self.reranker.predict(pairs, batch_size=batch_size) if pairs else np.zeros(0)
+            probs = reranker.predict(pairs, batch_size=batch_size) if pairs else np.zeros(0)
             at = 0
             for hits in results:
                 for h in hits:
                     h["rerank_score"] = float(probs[at])
-                    h["same"] = bool(probs[at] >= self.reranker.threshold)
+                    h["same"] = bool(probs[at] >= reranker.threshold)
                     at += 1
                 hits.sort(key=lambda h: -h["rerank_score"])
         return [hits[:k] for hits in results]

@@ -1,10 +1,12 @@
-"""``simpair train`` for the cross-encoder, on the transformers Trainer.
+"""``simpair train`` for the cross-encoder and single-text classifiers, on the transformers Trainer.
 
 What the Trainer gives us: dynamic padding (DataCollatorWithPadding), length-grouped batches,
 warm-up and decay, bf16 autocast, evaluation and checkpoints every N steps, the best checkpoint
 by dev accuracy (Spearman for scores), early stopping, ``--resume`` and TensorBoard logs. What we
-add: strict data validation before anything starts, freezing, the dev threshold, and an atomic
-save of a standard model directory plus ``simpair.json``.
+add: strict data validation before anything starts, the training method (full, freezing, BitFit,
+LoRA, prompt or prefix tuning: :mod:`simpair.peft_methods`), the dev threshold, per-file dev metrics
+for several dev files, and an atomic save of a standard model directory (or a small adapter) plus
+``simpair.json``.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,63 +24,64 @@ import numpy as np
 
 from . import __version__
 from .config import TrainConfig
-from .cross_encoder import META_FILE, last_trained_file, use_bf16
-from .data import Columns, PairData, add_swapped, read_pairs
+from .cross_encoder import last_trained_file, use_bf16
+from .data import Columns, PairData, add_swapped, pair_stats, read_pairs
 from .errors import ConfigError, InputError
-from .metrics import best_threshold, classification_metrics, regression_metrics
-from .models import resolve
-from .utils import atomic_dir, atomic_write_text, file_sha256
+from .metrics import (best_threshold, classification_metrics, multiclass_metrics, regression_metrics,
+                      write_confusion_matrix)
+from .models import META_FILE, resolve
+from .models.load import TOKENIZER_FILES, label_kwargs
+from .peft_methods import PEFT_METHODS, apply_method
+from .texts import TextData, read_texts
+from .utils import atomic_dir, atomic_write_text, dir_size, file_sha256
 
 LABELS = {0: "different", 1: "same"}
 
 
-def _read(path: str, cfg: TrainConfig, task: str) -> PairData:
+def _read(paths: str | list[str], cfg: TrainConfig, task: str) -> PairData:
+    """Read one pair file or several (concatenated; all must share one task)."""
     cols = Columns(cfg.text_a_column, cfg.text_b_column, cfg.label_column)
     lo, hi = cfg.score_range
-    return read_pairs(path, fmt=cfg.format, task=task, columns=cols, score_range=(lo, hi))
+    datas = [read_pairs(p, fmt=cfg.format, task=task, columns=cols, score_range=(lo, hi)) for p in _as_list(paths)]
+    first = datas[0]
+    for d in datas[1:]:
+        if d.task != first.task:
+            raise InputError(d.path, None, f"holds {d.task} labels but {first.path} holds {first.task} labels")
+    if len(datas) == 1:
+        return first
+    pairs = [p for d in datas for p in d.pairs]
+    return PairData(", ".join(d.path for d in datas), pairs, first.task, first.fmt, pair_stats(pairs))
 
 
-def freeze(model: Any, cfg: TrainConfig) -> dict[str, int]:
-    """Apply ``freeze_embeddings`` / ``freeze_layers`` / ``method``; return parameter counts."""
-    base = getattr(model, model.base_model_prefix, model)
-    emb = base.get_input_embeddings()
-    vocab = emb.weight.shape[0]
-    freeze_emb = cfg.freeze_embeddings == "yes" or (cfg.freeze_embeddings == "auto" and vocab >= 100_000)
-    if freeze_emb or cfg.method == "freeze":
-        emb.weight.requires_grad_(False)
-    n_layers = cfg.freeze_layers
-    if n_layers:
-        layers = _encoder_layers(base)
-        if n_layers > len(layers):
-            raise ConfigError(f"freeze_layers={n_layers} but the model has {len(layers)} layers")
-        for layer in layers[:n_layers]:
-            for p in layer.parameters():
-                p.requires_grad_(False)
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"total_parameters": total, "trainable_parameters": trainable, "frozen_word_embeddings": bool(freeze_emb)}
+def _as_list(paths: str | list[str] | None) -> list[str]:
+    if paths is None:
+        return []
+    return [paths] if isinstance(paths, str) else list(paths)
 
 
-def _encoder_layers(base: Any) -> list[Any]:
-    enc = getattr(base, "encoder", None)
-    layers = getattr(enc, "layer", None) or getattr(enc, "layers", None)
-    if layers is None:
-        raise ConfigError("freeze_layers: this architecture has no encoder.layer list")
-    return list(layers)
+def data_record(paths: str | list[str] | None, counts: list[int] | None = None) -> list[dict[str, Any]]:
+    """Path, SHA-256 and size of each data file, for simpair.json."""
+    files = _as_list(paths)
+    return [{"path": str(p), "sha256": file_sha256(p), **({"rows": counts[i]} if counts else {})}
+            for i, p in enumerate(files)]
 
 
-def _dataset(data: list, tokenizer: Any, max_length: int, scale: float, regression: bool) -> Any:
+def _dataset(texts_a: list[str], texts_b: list[str] | None, labels: list[Any], tokenizer: Any,
+             max_length: int) -> Any:
+    """A tokenized datasets.Dataset with a ``length`` column for length-grouped batches."""
     from datasets import Dataset
 
-    labels = [float(p.label) / scale if regression else int(p.label) for p in data]
-    ds = Dataset.from_dict({"text_a": [p.text_a for p in data], "text_b": [p.text_b for p in data], "label": labels})
+    cols: dict[str, list[Any]] = {"text_a": texts_a, "label": labels}
+    if texts_b is not None:
+        cols["text_b"] = texts_b
+    ds = Dataset.from_dict(cols)
 
     def tok(batch: dict[str, list]) -> dict[str, Any]:
-        enc = tokenizer(batch["text_a"], batch["text_b"], truncation=True, max_length=max_length)
+        enc = tokenizer(batch["text_a"], batch.get("text_b"), truncation=True, max_length=max_length)
         enc["length"] = [len(ids) for ids in enc["input_ids"]]
         return enc
 
-    return ds.map(tok, batched=True, remove_columns=["text_a", "text_b"], desc="tokenizing")
+    return ds.map(tok, batched=True, remove_columns=[c for c in ("text_a", "text_b") if c in cols], desc="tokenizing")
 
 
 def _softmax_pos(logits: np.ndarray) -> np.ndarray:
@@ -135,8 +139,103 @@ def _last_checkpoint(ckpt: Path) -> str | None:
     return get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
 
 
+@dataclass
+class _Examples:
+    """Training and dev examples of either task, ready for tokenizing."""
+
+    task: str  # classification | regression (pairs) | classify (single texts)
+    names: list[str]  # class names in id order ([] for regression)
+    train: tuple[list[str], list[str] | None, list[Any]]
+    devs: list[tuple[str, list[str], list[str] | None, list[Any]]]  # (path, a, b, labels) per dev file
+    scale: float
+    records: dict[str, Any]
+
+
+def _examples(cfg: TrainConfig) -> _Examples:
+    """Read and validate every file before any model is loaded."""
+    if cfg.task == "classify":
+        return _text_examples(cfg)
+    train_data = _read(cfg.train, cfg, cfg.task)
+    task = train_data.task
+    regression = task == "regression"
+    pairs = train_data.pairs[: cfg.train_limit] if cfg.train_limit else train_data.pairs
+    if cfg.swap_augment:
+        pairs = add_swapped(pairs)
+    if not regression and len({p.label for p in pairs}) < 2:
+        raise InputError(_as_list(cfg.train)[0], None, "all training labels are the same; expected both 0 and 1")
+    scale = float(cfg.score_range[1]) if regression else 1.0
+
+    def labels(ps: list) -> list[Any]:
+        return [float(p.label) / scale if regression else int(p.label) for p in ps]
+
+    devs = []
+    for path in _as_list(cfg.dev):
+        d = _read(path, cfg, task).pairs
+        d = d[: cfg.dev_limit] if cfg.dev_limit else d
+        devs.append((path, [p.text_a for p in d], [p.text_b for p in d], labels(d)))
+    return _Examples(task, [] if regression else [LABELS[0], LABELS[1]],
+                     ([p.text_a for p in pairs], [p.text_b for p in pairs], labels(pairs)), devs, scale,
+                     {"train": data_record(cfg.train), "train_stats": train_data.stats, "dev": data_record(cfg.dev)})
+
+
+def _int_like(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _text_examples(cfg: TrainConfig) -> _Examples:
+    """Single-text classification: class names from ``label_names`` or the training labels."""
+    def read(path: str) -> TextData:
+        return read_texts(path, fmt=cfg.format, text_column=cfg.text_column, label_column=cfg.label_column)
+
+    train_files = [read(p) for p in _as_list(cfg.train)]
+    found = sorted({x for d in train_files for x in d.label_names()},
+                   key=lambda x: (0, int(x), "") if _int_like(x) else (1, 0, x))
+    if len(found) < 2:
+        raise InputError(train_files[0].path, None, f"only one label ({found}); expected at least two classes")
+    names, keys = found, found
+    if cfg.label_names:
+        names = [str(n) for n in cfg.label_names]
+        ints = all(_int_like(x) for x in found)
+        keys = [str(i) for i in range(len(names))] if ints else names
+        unknown = [x for x in found if x not in keys]
+        if unknown:
+            raise ConfigError(f"label_names {names}: the training labels {unknown} are not among "
+                              f"{'0..' + str(len(names) - 1) if ints else names}")
+    texts: list[str] = []
+    ys: list[int] = []
+    for d in train_files:
+        texts += d.texts
+        ys += d.encode(keys)
+    if cfg.train_limit:
+        texts, ys = texts[: cfg.train_limit], ys[: cfg.train_limit]
+    devs = []
+    for path in _as_list(cfg.dev):
+        d = read(path)
+        dy = d.encode(keys)
+        n = cfg.dev_limit or len(dy)
+        devs.append((path, d.texts[:n], None, dy[:n]))
+    return _Examples("classify", names, (texts, None, ys), devs, 1.0,
+                     {"train": data_record(cfg.train, [len(d) for d in train_files]),
+                      "train_stats": {d.path: d.stats for d in train_files},
+                      "dev": data_record(cfg.dev, [len(d[3]) for d in devs])})
+
+
+def _probs(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def _metrics(ex: _Examples, logits: np.ndarray, golds: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    if ex.task == "regression":
+        return regression_metrics(logits.reshape(-1) * ex.scale, golds * ex.scale)
+    if ex.task == "classify":
+        return multiclass_metrics(_probs(logits), golds.astype(int), ex.names)
+    return classification_metrics(_softmax_pos(logits), golds.astype(int), threshold)
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbacks: list | None = None) -> dict[str, Any]:
-    """Validate the data, fine-tune, pick the threshold on dev and save ``cfg.out``; return a summary."""
+    """Validate the data, fine-tune with ``cfg.method``, pick the threshold on dev and save ``cfg.out``."""
     import torch
     import transformers
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
@@ -150,30 +249,29 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     started = time.time()
-    # 1. data: validate everything before any model is loaded
-    train_data = _read(cfg.train, cfg, cfg.task)
-    task = train_data.task
-    dev_data = _read(cfg.dev, cfg, task) if cfg.dev else None
-    regression = task == "regression"
-    train_pairs = train_data.pairs[: cfg.train_limit] if cfg.train_limit else train_data.pairs
-    if cfg.swap_augment:
-        train_pairs = add_swapped(train_pairs)
-    dev_pairs = (dev_data.pairs[: cfg.dev_limit] if cfg.dev_limit else dev_data.pairs) if dev_data else []
-    if not regression and len({p.label for p in train_pairs}) < 2:
-        raise InputError(cfg.train, None, "all training labels are the same; expected both 0 and 1")
-    scale = float(cfg.score_range[1]) if regression else 1.0
+    if not progress:
+        from datasets.utils.logging import disable_progress_bar
 
-    # 2. model
+        disable_progress_bar()
+    ex = _examples(cfg)  # 1. data: everything validated before a model loads
+    regression = ex.task == "regression"
+
+    # 2. model and what trains
     transformers.set_seed(cfg.seed)
     model_path = resolve(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    kwargs: dict[str, Any] = {"num_labels": 1, "problem_type": "regression"} if regression else {
-        "num_labels": 2, "id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
-    model = AutoModelForSequenceClassification.from_pretrained(model_path, **kwargs)
-    params = freeze(model, cfg)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_path, **label_kwargs({"task": ex.task, "labels": ex.names}))
+    model, params = apply_method(model, cfg)
+    adapter = cfg.method in PEFT_METHODS
 
-    train_ds = _dataset(train_pairs, tokenizer, cfg.max_length, scale, regression)
-    dev_ds = _dataset(dev_pairs, tokenizer, cfg.max_length, scale, regression) if dev_pairs else None
+    train_ds = _dataset(*ex.train, tokenizer, cfg.max_length)
+    dev_sets = [_dataset(a, b, y, tokenizer, cfg.max_length) for _, a, b, y in ex.devs]
+    dev_ds = None
+    if dev_sets:
+        from datasets import concatenate_datasets
+
+        dev_ds = dev_sets[0] if len(dev_sets) == 1 else concatenate_datasets(dev_sets)
     bf16 = use_bf16(cfg.bf16)  # recorded in simpair.json; trainer_kwargs applies it
     ckpt = _checkpoint_dir(cfg)
     resume_from = _last_checkpoint(ckpt) if resume else None
@@ -190,15 +288,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         dataloader_num_workers=cfg.dataloader_workers,
         disable_tqdm=not progress,
+        label_names=["labels"],  # a PeftModel's forward(**kwargs) hides them from the Trainer
     )
 
     def compute_metrics(pred: Any) -> dict[str, float]:
         logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-        if regression:
-            m = regression_metrics(np.asarray(logits).reshape(-1), pred.label_ids)
-        else:
-            m = classification_metrics(_softmax_pos(np.asarray(logits)), pred.label_ids.astype(int), 0.5)
-        keep = ("accuracy", "f1", "roc_auc", "best_accuracy", "pearson", "spearman", "mse")
+        m = _metrics(ex, np.asarray(logits, dtype=float), np.asarray(pred.label_ids, dtype=float))
+        keep = ("accuracy", "f1", "macro_f1", "roc_auc", "best_accuracy", "pearson", "spearman", "mse")
         # an undefined correlation (constant predictions) counts as 0, never as a success
         return {k: float(m[k]) if m.get(k) is not None else 0.0 for k in keep if k in m}
 
@@ -221,64 +317,115 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         out = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.time() - t_train
 
-    # 3. dev: scores of the best checkpoint, thresholds, metrics
+    # 3. dev: scores of the best checkpoint, per file and together; the threshold for pairs
     dev_metrics: dict[str, Any] = {}
+    per_file: dict[str, Any] = {}
     threshold, threshold_f1 = 0.5, 0.5
-    if dev_ds is not None:
+    if dev_sets:
+        outs = []
         with contextlib.redirect_stdout(sys.stderr):
-            pred = trainer.predict(dev_ds)
-        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-        # label_ids, not the file's order: with length grouping the Trainer also reorders eval batches
-        golds = np.asarray(pred.label_ids, dtype=float).reshape(-1) * scale
-        if regression:
-            dev_metrics = regression_metrics(np.asarray(logits).reshape(-1) * scale, golds)
-        else:
-            scores = _softmax_pos(np.asarray(logits))
+            for ds in dev_sets:
+                pred = trainer.predict(ds)
+                lg = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+                # label_ids, not the file's order: with length grouping the Trainer also reorders eval batches
+                outs.append((np.asarray(lg, dtype=float), np.asarray(pred.label_ids, dtype=float).reshape(-1)))
+        logits = np.concatenate([o[0] for o in outs])
+        golds = np.concatenate([o[1] for o in outs])
+        if ex.task == "classification":
+            scores = _softmax_pos(logits)
             threshold, _ = best_threshold(scores, golds.astype(int), "accuracy")
             threshold_f1, _ = best_threshold(scores, golds.astype(int), "f1")
-            dev_metrics = classification_metrics(scores, golds.astype(int), threshold)
-            dev_metrics["accuracy_at_0.5"] = float(((scores >= 0.5) == golds.astype(bool)).mean())
+        dev_metrics = _metrics(ex, logits, golds, threshold)
+        if ex.task == "classification":
+            dev_metrics["accuracy_at_0.5"] = float(((_softmax_pos(logits) >= 0.5) == golds.astype(bool)).mean())
+        if len(outs) > 1:
+            per_file = {dev[0]: _metrics(ex, lg, gd, threshold) for dev, (lg, gd) in zip(ex.devs, outs)}
 
-    # 4. save: a standard model directory + simpair.json, atomically
+    # 4. save: a standard model directory (or a small peft adapter) + simpair.json, atomically
     history = [h for h in trainer.state.log_history if "eval_loss" in h or "loss" in h]
     meta = {
         "simpair_version": __version__,
-        "kind": "cross-encoder",
-        "task": task,
+        "kind": "classifier" if ex.task == "classify" else "cross-encoder",
+        "task": ex.task,
+        "labels": ex.names,
         "base_model": cfg.model,
         "base_model_path": str(model_path),
+        "method": cfg.method,
+        "adapter": adapter,
         "max_length": cfg.max_length,
         "threshold": threshold,
         "threshold_f1": threshold_f1,
-        "threshold_rule": "maximises dev accuracy" if dev_ds is not None else "default 0.5 (no dev data)",
-        "score_scale": scale,
+        "threshold_rule": ("argmax over classes" if ex.task == "classify" else
+                           "maximises dev accuracy" if dev_sets else "default 0.5 (no dev data)"),
+        "score_scale": ex.scale,
         "dev_metrics": dev_metrics,
+        "dev_metrics_per_file": per_file,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "global_step": trainer.state.global_step,
-        "train_pairs": len(train_pairs),
+        "train_pairs": len(ex.train[0]),
         "train_seconds": round(train_seconds, 2),
         "train_pairs_per_second": round(out.metrics.get("train_samples_per_second", 0.0), 2),
         "parameters": params,
         "bf16": bf16,
         "seed": cfg.seed,
-        "data": {
-            "train": {"path": str(cfg.train), "sha256": file_sha256(cfg.train), "pairs": len(train_data),
-                      "stats": train_data.stats},
-            **({"dev": {"path": str(cfg.dev), "sha256": file_sha256(cfg.dev), "pairs": len(dev_data),
-                        "stats": dev_data.stats}} if dev_data else {}),
-        },
+        "data": ex.records,
         "versions": _versions(),
         "config": cfg.to_dict(),
         "log_history": history,
     }
     with atomic_dir(cfg.out) as tmp:
         trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+        if adapter:
+            _record_base(tmp, cfg.model)
+            for name in TOKENIZER_FILES:  # the base's tokenizer, unchanged: loaded from the base
+                (tmp / name).unlink(missing_ok=True)
+        else:
+            tokenizer.save_pretrained(str(tmp))
+        (tmp / "README.md").write_text(model_card(meta), encoding="utf-8")
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; simpair.json holds the config
+        if ex.task == "classify" and dev_metrics:
+            write_confusion_matrix(tmp / "dev_confusion_matrix.png", dev_metrics, "dev")
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-    atomic_write_text(last_trained_file(), str(Path(cfg.out).resolve()))
+    atomic_write_text(last_trained_file(ex.task), str(Path(cfg.out).resolve()))
     meta["out"] = str(cfg.out)
+    meta["saved_bytes"] = dir_size(Path(cfg.out))
     meta["wall_seconds"] = round(time.time() - started, 2)
     return meta
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """A short README.md: what the model is, its data, dev metrics and how it was trained."""
+    dm = meta.get("dev_metrics") or {}
+    keys = ("accuracy", "macro_f1", "f1", "roc_auc", "pearson", "spearman")
+    metric_rows = "".join(f"| {k} | {dm[k]:.4f} |\n" for k in keys if isinstance(dm.get(k), float))
+    for path, m in (meta.get("dev_metrics_per_file") or {}).items():
+        metric_rows += "".join(f"| {k} ({path}) | {m[k]:.4f} |\n" for k in ("accuracy", "macro_f1")
+                               if isinstance(m.get(k), float))
+    data = "".join(f"- train: `{d['path']}` (sha256 {d['sha256'][:12]}…)\n" for d in meta["data"].get("train", []))
+    data += "".join(f"- dev: `{d['path']}` (sha256 {d['sha256'][:12]}…)\n" for d in meta["data"].get("dev", []))
+    params = meta.get("parameters", {})
+    load = ("simpair loads it onto its base (`simpair sentiment --model DIR`, `CrossEncoder(DIR)`); "
+            "`simpair export DIR --merge --out M` writes a plain transformers model."
+            if meta.get("adapter") else "`AutoModelForSequenceClassification.from_pretrained(DIR)` loads it.")
+    return (
+        f"# simpair {meta['kind']} ({meta['task']})\n\n"
+        f"Base model: `{meta['base_model']}`; method: {meta['method']}"
+        f" ({params.get('trainable_parameters', 0):,} of {params.get('total_parameters', 0):,} parameters trained); "
+        f"labels: {meta.get('labels') or 'score'}; max length {meta['max_length']}.\n"
+        f"{load}\n\n## Data\n\n{data}\n"
+        + (f"## Dev metrics\n\n| metric | value |\n| --- | --- |\n{metric_rows}\n" if metric_rows else "")
+        + f"## Training\n\n{meta['global_step']} steps, {meta['train_pairs']} examples, "
+        f"{meta['train_seconds']} s ({meta['train_pairs_per_second']} examples/s), seed {meta['seed']}, "
+        f"simpair {meta['simpair_version']}. The full configuration is in `simpair.json`.\n"
+    )
+
+
+def _record_base(adapter_dir: Path, base: str) -> None:
+    """Name the base in adapter_config.json as simpair resolves it (e5-small), not a cache path."""
+    path = adapter_dir / "adapter_config.json"
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    cfg["base_model_name_or_path"] = base
+    path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
 
 
 def _versions() -> dict[str, str]:

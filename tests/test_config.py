@@ -45,3 +45,14 @@ def test_int_is_accepted_for_float() -> None:
 def test_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path / "c.yaml", "train: [unclosed\n"))
+
+
+def test_train_files_and_label_names_accept_strings_and_lists(tmp_path: Path) -> None:
+    cfg = build_config({"train": "a.tsv", "dev": ["d1.tsv", "d2.tsv"], "label_names": "negative, positive",
+                        "method": "lora", "lora_target_modules": "query,value"})
+    assert cfg.train == ["a.tsv"] and cfg.dev == ["d1.tsv", "d2.tsv"]
+    assert cfg.label_names == ["negative", "positive"] and cfg.lora_target_modules == ["query", "value"]
+    with pytest.raises(ConfigError, match="method"):
+        build_config({"method": "adapter"})
+    with pytest.raises(ConfigError, match="lora_r"):
+        build_config({"lora_r": "eight"})

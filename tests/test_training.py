@@ -37,7 +37,7 @@ def test_train_save_reload_predict(kind: str, tiny_bert: Path, tiny_ernie: Path,
     assert type(loaded).__name__ == expected
     assert loaded.config.id2label == {0: "different", 1: "same"}
     saved = json.loads((out / "simpair.json").read_text())
-    assert saved["threshold"] == meta["threshold"] and saved["data"]["train"]["sha256"]
+    assert saved["threshold"] == meta["threshold"] and saved["data"]["train"][0]["sha256"]
     assert saved["versions"]["transformers"] and saved["seed"] == 42
     assert not list(tmp_path.glob(".out.tmp-*"))  # nothing half-written left behind
     # reloaded predictions are deterministic and equal the metrics stored at training time

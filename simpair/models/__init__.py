@@ -1,6 +1,9 @@
 """Model resolving and loading: built-in names, local directories, Hugging Face ids."""
 from __future__ import annotations
 
-from .resolve import ALIASES, LocalModel, e5_small_dir, hub_reachable, list_models, minilm_dir, resolve
+from .load import META_FILE, is_adapter, load_classifier, read_meta
+from .resolve import (ALIASES, BUNDLED, LocalModel, bundled_dir, e5_small_dir, hub_reachable, list_models, minilm_dir,
+                      resolve)
 
-__all__ = ["ALIASES", "LocalModel", "e5_small_dir", "hub_reachable", "list_models", "minilm_dir", "resolve"]
+__all__ = ["ALIASES", "BUNDLED", "META_FILE", "LocalModel", "bundled_dir", "e5_small_dir", "hub_reachable", "is_adapter",
+           "list_models", "load_classifier", "minilm_dir", "read_meta", "resolve"]

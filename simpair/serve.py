@@ -1,0 +1,294 @@
+"""``simpair serve``: match, search and sentiment over HTTP (FastAPI + uvicorn), with a web page.
+
+Models load once, when the app is created. Requests that arrive together are scored together: each
+model has a :class:`MicroBatcher` that waits a few milliseconds for company, runs one batch in a
+worker thread (never on the event loop) and hands every caller its own rows. With batching off each
+request is scored alone, one at a time — the baseline of ``benchmarks/serve_load.py``.
+
+No endpoint takes a file path; every text list, text length and ``k`` is bounded (413 for too much,
+422 for malformed input). The server binds to 127.0.0.1 unless told otherwise.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field, model_validator
+
+from . import __version__
+
+PAGE = Path(__file__).resolve().parent / "web" / "index.html"
+
+
+@dataclass
+class Limits:
+    """Per-request bounds: enough for real use, small enough that one client cannot stall the rest."""
+
+    max_texts: int = 64  # pairs per /match, texts per /sentiment
+    max_chars: int = 1000  # characters per text
+    max_k: int = 100
+    max_candidates: int = 200
+
+
+class MatchRequest(BaseModel):
+    """One pair (text_a, text_b) or a batch (pairs)."""
+
+    text_a: str | None = None
+    text_b: str | None = None
+    pairs: list[tuple[str, str]] | None = Field(default=None, description="a batch of [text_a, text_b]")
+
+    @model_validator(mode="after")
+    def one_form(self) -> MatchRequest:
+        if (self.pairs is None) == (self.text_a is None or self.text_b is None):
+            raise ValueError("give either text_a and text_b, or pairs")
+        return self
+
+
+class SearchRequest(BaseModel):
+    """One query; ``rerank`` re-scores ``candidates`` hits with the matcher."""
+
+    query: str
+    k: int = Field(10, ge=1)
+    rerank: bool = False
+    candidates: int = Field(50, ge=1)
+
+
+class SentimentRequest(BaseModel):
+    """One text or a batch (texts)."""
+
+    text: str | None = None
+    texts: list[str] | None = None
+
+    @model_validator(mode="after")
+    def one_form(self) -> SentimentRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give either text or texts")
+        return self
+
+
+class MicroBatcher:
+    """Collect concurrent requests for ``window_ms`` (or until ``max_batch`` items) and score them in one
+    call of ``fn(items) -> results`` in a worker thread; with ``enabled=False`` score each request alone."""
+
+    def __init__(self, fn: Callable[[list[Any]], list[Any]], window_ms: float = 5.0, max_batch: int = 64,
+                 enabled: bool = True) -> None:
+        self.fn = fn
+        self.window = window_ms / 1000.0
+        self.max_batch = max_batch
+        self.enabled = enabled
+        self.lock = threading.Lock()  # one model call at a time: torch already uses every core
+        self.queue: asyncio.Queue | None = None
+        self.worker: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.batches = 0
+        self.items = 0
+
+    def _run(self, items: list[Any]) -> list[Any]:
+        with self.lock:
+            self.batches += 1
+            self.items += len(items)
+            return self.fn(items)
+
+    async def submit(self, items: Sequence[Any]) -> list[Any]:
+        """Score ``items`` (one request's rows); returns their results in order."""
+        loop = asyncio.get_running_loop()
+        if not self.enabled:
+            return await loop.run_in_executor(None, self._run, list(items))
+        if self.loop is not loop or self.worker is None or self.worker.done():
+            # the collecting task lives in the event loop that serves the requests (a new loop: a new task)
+            self.loop, self.queue = loop, asyncio.Queue()
+            self.worker = loop.create_task(self._loop(self.queue))
+        future: asyncio.Future = loop.create_future()
+        await self.queue.put((list(items), future))
+        return await future
+
+    async def _loop(self, queue: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            size = len(batch[0][0])
+            deadline = loop.time() + self.window
+            while size < self.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    req = await asyncio.wait_for(queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                batch.append(req)
+                size += len(req[0])
+            flat = [item for items, _ in batch for item in items]
+            try:
+                results = await loop.run_in_executor(None, self._run, flat)
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            at = 0
+            for items, fut in batch:
+                if not fut.done():
+                    fut.set_result(results[at : at + len(items)])
+                at += len(items)
+
+
+def create_app(model: str | None = None, index: str | None = None, sentiment_model: str | None = None,
+               limits: Limits | None = None, batching: bool = True, window_ms: float = 5.0,
+               max_batch: int = 64, load_sentiment: bool = True, bf16: str | bool = "auto") -> Any:
+    """The FastAPI app with every model loaded; endpoints for the models that were given."""
+    from .cross_encoder import CrossEncoder, default_model
+    from .errors import SimpairError
+
+    lim = limits or Limits()
+    started = time.time()
+    name = model or default_model()
+    matcher = CrossEncoder(name, bf16=bf16) if name else None
+    searcher = None
+    if index:
+        from .search import Searcher
+
+        searcher = Searcher(index, reranker=matcher, bf16=bf16)
+    classifier = None
+    if load_sentiment or sentiment_model:
+        from .sentiment import Sentiment
+
+        classifier = Sentiment(sentiment_model, bf16=bf16)
+
+    def score_pairs(pairs: list[tuple[str, str]]) -> list[float]:
+        return matcher.predict(pairs, batch_size=max_batch).tolist()  # type: ignore[union-attr]
+
+    def run_searches(reqs: list[tuple[str, int, int, bool]]) -> list[list[dict[str, Any]]]:
+        out: list[list[dict[str, Any]]] = [[] for _ in reqs]
+        for rerank in (False, True):  # one search_batch per re-rank setting
+            idx = [i for i, r in enumerate(reqs) if r[3] == rerank]
+            if not idx:
+                continue
+            k = max(reqs[i][1] for i in idx)
+            cands = max(reqs[i][2] for i in idx)
+            hits = searcher.search_batch([reqs[i][0] for i in idx], k=k, candidates=cands,  # type: ignore[union-attr]
+                                         rerank=rerank)
+            for i, h in zip(idx, hits):
+                out[i] = h[: reqs[i][1]]
+        return out
+
+    def classify(texts: list[str]) -> list[dict[str, Any]]:
+        return classifier(texts, batch_size=max_batch)  # type: ignore[misc]
+
+    batchers = {
+        "match": MicroBatcher(score_pairs, window_ms, max_batch, batching),
+        "search": MicroBatcher(run_searches, window_ms, max_batch, batching),
+        "sentiment": MicroBatcher(classify, window_ms, max_batch, batching),
+    }
+
+    def check_text(text: str, what: str) -> str:
+        if not text.strip():
+            raise HTTPException(422, f"{what}: empty text; expected a non-empty text")
+        if len(text) > lim.max_chars:
+            raise HTTPException(413, f"{what}: {len(text)} characters; at most {lim.max_chars} per text")
+        return text
+
+    def check_count(n: int, what: str) -> None:
+        if n == 0:
+            raise HTTPException(422, f"{what}: empty list; expected at least one item")
+        if n > lim.max_texts:
+            raise HTTPException(413, f"{what}: {n} items; at most {lim.max_texts} per request")
+
+    def need(obj: Any, what: str) -> Any:
+        if obj is None:
+            raise HTTPException(404, f"{what} is not enabled on this server (start it with {_FLAG[what]})")
+        return obj
+
+    app = FastAPI(title="simpair", version=__version__,
+                  description="Sentence-pair matching, question search and sentiment.")
+    app.state.batchers = batchers
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return PAGE.read_text(encoding="utf-8")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/info")
+    def info() -> dict[str, Any]:
+        return {
+            "version": __version__, "uptime_seconds": round(time.time() - started, 1),
+            "match": None if matcher is None else {"model": matcher.name, "threshold": matcher.threshold,
+                                                   "task": matcher.task, "max_length": matcher.max_length},
+            "search": None if searcher is None else {"index": str(index), "size": len(searcher.index),
+                                                     "type": searcher.index.kind,
+                                                     "encoder": searcher.index.manifest["model"],
+                                                     "rerank_available": matcher is not None},
+            "sentiment": None if classifier is None else {"model": classifier.name, "labels": classifier.labels},
+            "limits": lim.__dict__, "batching": {"enabled": batching, "window_ms": window_ms, "max_batch": max_batch,
+                                                 **{k: {"batches": b.batches, "items": b.items}
+                                                    for k, b in batchers.items()}},
+        }
+
+    @app.post("/match")
+    async def match(req: MatchRequest) -> dict[str, Any]:
+        ce = need(matcher, "match")
+        pairs = req.pairs if req.pairs is not None else [(req.text_a, req.text_b)]
+        check_count(len(pairs), "pairs")
+        for i, (a, b) in enumerate(pairs):
+            check_text(a, f"pair {i + 1} text_a")
+            check_text(b, f"pair {i + 1} text_b")
+        scores = await batchers["match"].submit([(a, b) for a, b in pairs])
+        rows = []
+        for (a, b), s in zip(pairs, scores):
+            row: dict[str, Any] = {"text_a": a, "text_b": b}
+            if ce.task == "regression":
+                row["score"] = s
+            else:
+                row.update(probability=s, same=s >= ce.threshold, threshold=ce.threshold)
+            rows.append(row)
+        return rows[0] if req.pairs is None else {"results": rows}
+
+    @app.post("/search")
+    async def search(req: SearchRequest) -> dict[str, Any]:
+        need(searcher, "search")
+        check_text(req.query, "query")
+        if req.k > lim.max_k:
+            raise HTTPException(422, f"k={req.k}; at most {lim.max_k}")
+        if req.candidates > lim.max_candidates:
+            raise HTTPException(422, f"candidates={req.candidates}; at most {lim.max_candidates}")
+        if req.rerank and matcher is None:
+            raise HTTPException(422, "rerank: no matcher on this server (start it with --model)")
+        hits = (await batchers["search"].submit([(req.query, req.k, max(req.candidates, req.k), req.rerank)]))[0]
+        return {"query": req.query, "k": req.k, "rerank": req.rerank, "hits": hits}
+
+    @app.post("/sentiment")
+    async def sentiment(req: SentimentRequest) -> dict[str, Any]:
+        need(classifier, "sentiment")
+        texts = req.texts if req.texts is not None else [req.text]
+        check_count(len(texts), "texts")
+        for i, t in enumerate(texts):
+            check_text(t, f"text {i + 1}")
+        rows = await batchers["sentiment"].submit(texts)
+        return rows[0] if req.texts is None else {"results": rows}
+
+    @app.exception_handler(SimpairError)
+    async def simpair_error(_: Any, exc: SimpairError) -> Any:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    return app
+
+
+_FLAG = {"match": "--model", "search": "--index", "sentiment": "--sentiment-model"}
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
+    """Load the models and run uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(**kwargs)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,140 @@
+"""`simpair serve` on tiny models: endpoints, limits (413/422), micro-batching, loopback default."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA
+
+from simpair.config import build_config
+from simpair.training import train
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from simpair.serve import Limits, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    from simpair.bi_encoder import BiEncoder
+    from simpair.index import Index
+
+    root = tmp_path_factory.mktemp("serve")
+    common = dict(model=str(tiny_bert), max_steps=3, bf16="no", batch_size=16)
+    train(build_config(dict(common, train=str(DATA / "train.tsv"), out=str(root / "match"))), progress=False)
+    train(build_config(dict(common, train=str(DATA / "sentiment/train.tsv"), out=str(root / "clf"), task="classify",
+                            label_names="negative,positive")), progress=False)
+    Index.build(DATA / "corpus.tsv", root / "idx", BiEncoder(str(tiny_bert), bf16=False), progress=False)
+    return {"model": str(root / "match"), "index": str(root / "idx"), "sentiment_model": str(root / "clf")}
+
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def client(models: dict[str, str]) -> TestClient:
+    # no "with": each request may run in a fresh event loop, which the batchers must survive
+    return TestClient(create_app(**models, bf16="no", limits=Limits(max_texts=8, max_chars=200, max_k=20)))
+
+
+def test_health_info_docs_and_page(client: TestClient, models: dict[str, str]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    assert info["match"]["model"] == models["model"] and info["search"]["size"] == 335
+    assert info["sentiment"]["labels"] == ["negative", "positive"] and info["limits"]["max_texts"] == 8
+    assert client.get("/docs").status_code == 200
+    assert set(client.get("/openapi.json").json()["paths"]) == {"/healthz", "/info", "/match", "/search", "/sentiment"}
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="match-go"' in page.text
+
+
+def test_match_one_and_batch_agree_with_the_model(client: TestClient, models: dict[str, str]) -> None:
+    from simpair.cross_encoder import CrossEncoder
+
+    pairs = [["怎么开初婚未育证明", "初婚未育证明怎么开"], ["今天天气", "明天下雨吗"]]
+    expected = CrossEncoder(models["model"], bf16="no").predict([tuple(p) for p in pairs])
+    one = client.post("/match", json={"text_a": pairs[0][0], "text_b": pairs[0][1]}).json()
+    assert one["probability"] == pytest.approx(float(expected[0]), abs=1e-3)
+    assert one["same"] == (one["probability"] >= one["threshold"])
+    batch = client.post("/match", json={"pairs": pairs}).json()["results"]
+    assert np.allclose([r["probability"] for r in batch], expected, atol=1e-3)
+
+
+def test_search_with_and_without_rerank(client: TestClient) -> None:
+    plain = client.post("/search", json={"query": "怎么开初婚未育证明", "k": 3}).json()
+    assert len(plain["hits"]) == 3 and all("rerank_score" not in h for h in plain["hits"])
+    scores = [h["score"] for h in plain["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    rr = client.post("/search", json={"query": "怎么开初婚未育证明", "k": 3, "rerank": True, "candidates": 10}).json()
+    assert len(rr["hits"]) == 3 and all("rerank_score" in h and "same" in h for h in rr["hits"])
+
+
+def test_sentiment_one_and_batch(client: TestClient) -> None:
+    one = client.post("/sentiment", json={"text": "服务很好"}).json()
+    assert one["label"] in ("negative", "positive") and 0.5 <= one["score"] <= 1.0
+    many = client.post("/sentiment", json={"texts": ["服务很好", "terrible", "ok"]}).json()["results"]
+    assert [r["text"] for r in many] == ["服务很好", "terrible", "ok"]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "words"), [
+    ("/match", {"pairs": [["a", "b"]] * 9}, 413, "at most 8"),
+    ("/match", {"text_a": "x" * 201, "text_b": "y"}, 413, "at most 200"),
+    ("/match", {"text_a": "only one"}, 422, "text_a and text_b"),
+    ("/match", {"text_a": " ", "text_b": "y"}, 422, "empty text"),
+    ("/sentiment", {"texts": ["x"] * 9}, 413, "at most 8"),
+    ("/sentiment", {"texts": []}, 422, "empty list"),
+    ("/sentiment", {}, 422, "text or texts"),
+    ("/search", {"query": "q", "k": 21}, 422, "at most 20"),
+    ("/search", {"query": "q", "k": 0}, 422, "greater than or equal"),
+    ("/search", {"k": 3}, 422, "query"),
+])
+def test_limits_and_malformed_requests(client: TestClient, path: str, body: dict, status: int, words: str) -> None:
+    res = client.post(path, json=body)
+    assert res.status_code == status and words in str(res.json()["detail"])
+
+
+def test_missing_endpoints_say_how_to_enable_them(models: dict[str, str]) -> None:
+    app = create_app(model=models["model"], load_sentiment=False)
+    with TestClient(app) as c:
+        res = c.post("/search", json={"query": "q"})
+        assert res.status_code == 404 and "--index" in res.json()["detail"]
+        assert c.post("/sentiment", json={"text": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_concurrent_requests_are_batched(models: dict[str, str], batching: bool) -> None:
+    import httpx
+
+    from simpair.cross_encoder import CrossEncoder
+
+    app = create_app(model=models["model"], load_sentiment=False, batching=batching, window_ms=50, bf16="no")
+    pairs = [(f"问题{i}怎么办", f"请问问题{i}") for i in range(16)]
+    expected = CrossEncoder(models["model"], bf16="no").predict(pairs)
+
+    async def run() -> list[float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            res = await asyncio.gather(*(c.post("/match", json={"text_a": a, "text_b": b}) for a, b in pairs))
+        return [r.json()["probability"] for r in res]
+
+    got = asyncio.run(run())
+    assert np.allclose(got, expected, atol=1e-3)  # every caller gets its own row back
+    batcher = app.state.batchers["match"]
+    assert batcher.items == 16
+    assert (batcher.batches < 16) if batching else (batcher.batches == 16)
+
+
+def test_cli_binds_to_loopback_by_default(models: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from click.testing import CliRunner
+
+    from simpair.cli import main
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: seen.update(host=host, port=port))
+    res = CliRunner().invoke(main, ["serve", "--model", models["model"], "--no-sentiment"])
+    assert res.exit_code == 0, res.output
+    assert seen == {"host": "127.0.0.1", "port": 8000}
