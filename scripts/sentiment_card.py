@@ -60,7 +60,7 @@ argmax decision.
 {chr(10).join(rows)}
 
 Published references: BERT-base about 94.7 on ChnSentiCorp dev, RBT3 92.8 on its test; BERT-base
-about 92 on SST-2 dev — from models 3–8× larger and trained on one language each.
+about 92 on SST-2 dev — monolingual models, each trained on its own language only.
 
 Learning curve (accuracy on both dev sets): {curve}.
 

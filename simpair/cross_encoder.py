@@ -41,9 +41,9 @@ def use_bf16(setting: str | bool | None) -> bool:
     return bf16_supported()
 
 
-def last_trained_file(task: str = "classification") -> Path:
-    """Where the last trained model is recorded: pair models and text classifiers apart."""
-    return simpair_home() / ("last-classifier" if task == "classify" else "last-model")
+def last_trained_file() -> Path:
+    """Where the last trained pair model is recorded (the default of ``match``)."""
+    return simpair_home() / "last-model"
 
 
 def default_model() -> str | None:

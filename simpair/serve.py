@@ -167,12 +167,9 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
 
     def run_searches(reqs: list[tuple[str, int, int, bool]]) -> list[list[dict[str, Any]]]:
         out: list[list[dict[str, Any]]] = [[] for _ in reqs]
-        for rerank in (False, True):  # one search_batch per re-rank setting
-            idx = [i for i, r in enumerate(reqs) if r[3] == rerank]
-            if not idx:
-                continue
+        for rerank, cands in sorted({(r[3], r[2]) for r in reqs}):  # one search_batch per setting
+            idx = [i for i, r in enumerate(reqs) if (r[3], r[2]) == (rerank, cands)]
             k = max(reqs[i][1] for i in idx)
-            cands = max(reqs[i][2] for i in idx)
             hits = searcher.search_batch([reqs[i][0] for i in idx], k=k, candidates=cands,  # type: ignore[union-attr]
                                          rerank=rerank)
             for i, h in zip(idx, hits):

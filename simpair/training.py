@@ -386,7 +386,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         if ex.task == "classify" and dev_metrics:
             write_confusion_matrix(tmp / "dev_confusion_matrix.png", dev_metrics, "dev")
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-    atomic_write_text(last_trained_file(ex.task), str(Path(cfg.out).resolve()))
+    if ex.task != "classify":  # `match` falls back to the last pair model; classifiers are never its default
+        atomic_write_text(last_trained_file(), str(Path(cfg.out).resolve()))
     meta["out"] = str(cfg.out)
     meta["saved_bytes"] = dir_size(Path(cfg.out))
     meta["wall_seconds"] = round(time.time() - started, 2)

@@ -125,3 +125,9 @@ def test_cli_classify_bad_input_exits_2_and_writes_nothing(tiny_bert: Path, tmp_
 def test_offline_hub_sentiment_model_fails_fast(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["sentiment", "--model", "tabularisai/multilingual-sentiment-analysis", "I love it"])
     assert res.exit_code == 2 and "unreachable" in res.output
+
+
+def test_a_classifier_never_becomes_the_default_matcher(classifier: Path) -> None:
+    from simpair.cross_encoder import default_model
+
+    assert default_model() != str(classifier.resolve())
