@@ -73,7 +73,8 @@ class Sentiment:
                 res = self.pipe(batch, batch_size=len(batch), truncation=True, max_length=self.max_length,
                                 top_k=top_k)
                 for i, r in zip(idx, res):
-                    best = r[0] if isinstance(r, list) else r
+                    r = r if isinstance(r, list) else [r]
+                    best = max(r, key=lambda x: x["score"])  # top_k=None need not come sorted
                     row = {"text": items[i], "label": best["label"], "score": float(best["score"])}
                     if top_k is None or (top_k and top_k > 1):
                         row["scores"] = {x["label"]: float(x["score"]) for x in r}
