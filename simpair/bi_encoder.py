@@ -6,7 +6,6 @@ texts get E5's prefix; for symmetric question matching simpair puts ``"query: "`
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -94,11 +93,12 @@ class BiEncoder:
         """float32 ``[len(texts), dim]``, L2-normalised (cosine = dot product)."""
         import torch
 
+        from .cross_encoder import bf16_autocast
+
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         items = [self.prefix + t for t in texts]
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-        with torch.inference_mode(), ctx:
+        with torch.inference_mode(), bf16_autocast(self.bf16):
             emb = self.model.encode(items, batch_size=batch_size, normalize_embeddings=True,
                                     show_progress_bar=progress, convert_to_numpy=True)
         return np.ascontiguousarray(emb, dtype=np.float32)

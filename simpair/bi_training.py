@@ -45,7 +45,7 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
                           "lora/prompt/prefix are for the cross-encoder and classifiers")
     if cfg.task == "classify":
         raise ConfigError("task classify: single-text classification trains a classifier, not a bi-encoder")
-    check_out_dir(cfg)
+    check_out_dir(cfg.out)
     started = time.time()
     train_data = _read(cfg.train, cfg, cfg.task)
     task = train_data.task

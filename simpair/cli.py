@@ -378,26 +378,11 @@ def sentiment(texts: tuple[str, ...], model: str | None, file_: str | None, expl
 
 def _read_lines(path: str) -> list[str]:
     """Non-empty lines of a UTF-8 file (or stdin), with the file and line named on bad input."""
-    from .errors import InputError
+    from .data import _decode_lines
 
-    if path == "-":
-        raw = sys.stdin.buffer.read()
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(path, None, "no such file" if not p.exists() else "is a directory; expected a text file")
-        raw = p.read_bytes()
-    out = []
-    for number, chunk in enumerate(raw.removeprefix(b"\xef\xbb\xbf").split(b"\n"), start=1):
-        try:
-            line = chunk.rstrip(b"\r").decode("utf-8").strip()
-        except UnicodeDecodeError as exc:
-            raise InputError(path, number, f"invalid UTF-8 at byte {exc.start} of the line; expected UTF-8 text") from exc
-        if line:
-            out.append(line)
-    if not out:
-        raise InputError(path, None, "no texts; expected one text a line")
-    return out
+    raw = sys.stdin.buffer.read() if path == "-" else None
+    lines = _decode_lines(Path(path), raw, expected="one text a line")
+    return [text.strip() for _, text in lines if text.strip()]
 
 
 # --------------------------------------------------------------------------- serve

@@ -41,6 +41,13 @@ def use_bf16(setting: str | bool | None) -> bool:
     return bf16_supported()
 
 
+def bf16_autocast(enabled: bool) -> Any:
+    """``torch.autocast`` to bf16 on the CPU when ``enabled``, else a context that does nothing."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
 def last_trained_file() -> Path:
     """Where the last trained pair model is recorded (the default of ``match``)."""
     return simpair_home() / "last-model"
@@ -129,8 +136,7 @@ class CrossEncoder:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="scoring", unit="batch")
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-        with torch.inference_mode(), ctx:
+        with torch.inference_mode(), bf16_autocast(self.bf16):
             for idx in batches:
                 enc = self.tokenizer(
                     [pairs[i][0] for i in idx], [pairs[i][1] for i in idx],

@@ -100,13 +100,15 @@ class _Errors:
         raise InputError(self.path, line, message + extra)
 
 
-def _decode_lines(path: Path) -> list[tuple[int, str]]:
-    """Decode a file as UTF-8 line by line (BOM and CRLF tolerated); bad bytes name their line."""
-    if not path.exists():
-        raise InputError(str(path), None, "no such file")
-    if path.is_dir():
-        raise InputError(str(path), None, "is a directory; expected a data file")
-    raw = path.read_bytes()
+def _decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentence pairs") -> list[tuple[int, str]]:
+    """Decode a file (or ``raw`` bytes read from it, e.g. stdin) as UTF-8 line by line (BOM and CRLF
+    tolerated); bad bytes name their line; an empty input says what was ``expected``."""
+    if raw is None:
+        if not path.exists():
+            raise InputError(str(path), None, "no such file")
+        if path.is_dir():
+            raise InputError(str(path), None, "is a directory; expected a data file")
+        raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     out: list[tuple[int, str]] = []
@@ -120,7 +122,7 @@ def _decode_lines(path: Path) -> list[tuple[int, str]]:
     while out and out[-1][1].strip() == "":
         out.pop()
     if not out:
-        raise InputError(str(path), None, "empty file; expected sentence pairs")
+        raise InputError(str(path), None, f"empty file; expected {expected}")
     return out
 
 

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, SimpairError
+from .errors import SimpairError
 from .models import META_FILE, is_adapter, load_classifier, resolve
+from .training import check_out_dir
 from .utils import atomic_dir, dir_size
 
 
@@ -25,8 +26,7 @@ def merge_adapter(model: str, out: str | Path) -> dict[str, Any]:
         raise SimpairError(f"{model}: a {peft_type} adapter cannot be merged into the base weights; only LoRA can "
                            "(prompt and prefix tuning add inputs, not weight deltas)")
     target = Path(out)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not (target / META_FILE).is_file():
-        raise ConfigError(f"{target}: exists and is not a simpair model; refusing to replace it (choose another --out)")
+    check_out_dir(target)
     net, tokenizer, meta, _ = load_classifier(str(path), merge=True)
     meta = dict(meta, adapter=False, merged_from=str(path), method=f"{meta.get('method', 'lora')} (merged)")
     with atomic_dir(target) as tmp:

@@ -9,14 +9,13 @@ logits → softmax probabilities.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .cross_encoder import length_sorted_batches, use_bf16
+from .cross_encoder import bf16_autocast, length_sorted_batches, use_bf16
 from .errors import SimpairError
 from .models import load_classifier
 
@@ -55,11 +54,6 @@ class Sentiment:
     def labels(self) -> list[str]:
         return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
 
-    def _autocast(self) -> Any:
-        import torch
-
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-
     def __call__(self, texts: str | Sequence[str], batch_size: int = 32, top_k: int | None = 1) -> list[dict[str, Any]]:
         """Label and score per text, in input order (batched by length: less padding)."""
         items = [texts] if isinstance(texts, str) else list(texts)
@@ -67,7 +61,7 @@ class Sentiment:
             if not isinstance(t, str) or not t.strip():
                 raise SimpairError(f"sentiment: text {i + 1} is empty; expected a non-empty text")
         out: list[dict[str, Any]] = [{} for _ in items]
-        with self._autocast():
+        with bf16_autocast(self.bf16):
             for idx in length_sorted_batches([len(t) for t in items], batch_size):
                 batch = [items[i] for i in idx]
                 res = self.pipe(batch, batch_size=len(batch), truncation=True, max_length=self.max_length,
@@ -88,7 +82,7 @@ class Sentiment:
         if not text.strip():
             raise SimpairError("sentiment: empty text; expected a non-empty text")
         enc = self.tokenizer(text, truncation=True, max_length=self.max_length, return_tensors="pt")
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), bf16_autocast(self.bf16):
             logits = self.model(**enc).logits.float()[0]
         probs = torch.softmax(logits, dim=-1).numpy()
         ids = enc["input_ids"][0].tolist()

@@ -13,7 +13,7 @@ training never saw is an error naming its line. Every bad row is reported with f
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +41,7 @@ class TextData:
 
     def label_names(self) -> list[str]:
         """Distinct labels, integers in numeric order, names in alphabetical order."""
-        distinct = set(self.labels)
-        if all(_is_int(x) for x in distinct):
-            return sorted(distinct, key=int)
-        return sorted(distinct)
+        return sort_labels(self.labels)
 
     def encode(self, names: Sequence[str]) -> list[int]:
         """Class ids for ``names`` (the training label set); unknown labels name their line."""
@@ -54,7 +51,7 @@ class TextData:
         for label, line in zip(self.labels, self.lines):
             if label in index:
                 ids.append(index[label])
-            elif _is_int(label) and str(int(label)) in index:
+            elif is_int(label) and str(int(label)) in index:
                 ids.append(index[str(int(label))])
             else:
                 errors.add(line, f"label {label!r}: expected one of the training labels {list(names)}")
@@ -62,12 +59,17 @@ class TextData:
         return ids
 
 
-def _is_int(text: str) -> bool:
+def is_int(text: str) -> bool:
     try:
         int(text)
         return True
     except ValueError:
         return False
+
+
+def sort_labels(labels: Iterable[str]) -> list[str]:
+    """Distinct labels: integers first in numeric order, then names alphabetically."""
+    return sorted(set(labels), key=lambda x: (0, int(x), "") if is_int(x) else (1, 0, x))
 
 
 def read_texts(path: str | Path, fmt: str = "auto", text_column: str | int | None = None,
@@ -147,7 +149,7 @@ def _guess_columns(body, text_column, label_column) -> tuple[int, int]:
         it = int(text_column) if text_column is not None else 1 - int(label_column)
         return it, (int(label_column) if label_column is not None else 1 - it)
     rows = [c for _, c in body if len(c) == 2]
-    ints = [all(_is_int(c[k].strip()) for c in rows) for k in (0, 1)]
+    ints = [all(is_int(c[k].strip()) for c in rows) for k in (0, 1)]
     if ints[0] != ints[1]:
         il = 0 if ints[0] else 1
     else:

@@ -32,7 +32,7 @@ from .metrics import (best_threshold, classification_metrics, multiclass_metrics
 from .models import META_FILE, resolve
 from .models.load import TOKENIZER_FILES, label_kwargs
 from .peft_methods import PEFT_METHODS, apply_method
-from .texts import TextData, read_texts
+from .texts import TextData, is_int, read_texts, sort_labels
 from .utils import atomic_dir, atomic_write_text, dir_size, file_sha256
 
 LABELS = {0: "different", 1: "same"}
@@ -84,21 +84,27 @@ def _dataset(texts_a: list[str], texts_b: list[str] | None, labels: list[Any], t
     return ds.map(tok, batched=True, remove_columns=[c for c in ("text_a", "text_b") if c in cols], desc="tokenizing")
 
 
-def _softmax_pos(logits: np.ndarray) -> np.ndarray:
-    if logits.ndim == 1 or logits.shape[-1] == 1:
-        return logits.reshape(-1)
+def _probs(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the class axis."""
     z = logits - logits.max(-1, keepdims=True)
     e = np.exp(z)
-    return (e[:, 1] / e.sum(-1)).astype(float)
+    return e / e.sum(-1, keepdims=True)
+
+
+def _softmax_pos(logits: np.ndarray) -> np.ndarray:
+    """Probability of class 1 ("same"); a single-logit model's output as it is."""
+    if logits.ndim == 1 or logits.shape[-1] == 1:
+        return logits.reshape(-1)
+    return _probs(logits)[:, 1].astype(float)
 
 
 def _checkpoint_dir(cfg: TrainConfig) -> Path:
     return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else Path(f"{cfg.out}.checkpoints")
 
 
-def check_out_dir(cfg: TrainConfig) -> None:
+def check_out_dir(out: str | Path) -> None:
     """Refuse to replace a directory that is not a previous simpair model (it would be deleted)."""
-    out_dir = Path(cfg.out)
+    out_dir = Path(out)
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
         raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")
 
@@ -178,24 +184,19 @@ def _examples(cfg: TrainConfig) -> _Examples:
                      {"train": data_record(cfg.train), "train_stats": train_data.stats, "dev": data_record(cfg.dev)})
 
 
-def _int_like(text: str) -> bool:
-    return text.lstrip("-").isdigit()
-
-
 def _text_examples(cfg: TrainConfig) -> _Examples:
     """Single-text classification: class names from ``label_names`` or the training labels."""
     def read(path: str) -> TextData:
         return read_texts(path, fmt=cfg.format, text_column=cfg.text_column, label_column=cfg.label_column)
 
     train_files = [read(p) for p in _as_list(cfg.train)]
-    found = sorted({x for d in train_files for x in d.label_names()},
-                   key=lambda x: (0, int(x), "") if _int_like(x) else (1, 0, x))
+    found = sort_labels(x for d in train_files for x in d.labels)
     if len(found) < 2:
         raise InputError(train_files[0].path, None, f"only one label ({found}); expected at least two classes")
     names, keys = found, found
     if cfg.label_names:
         names = [str(n) for n in cfg.label_names]
-        ints = all(_int_like(x) for x in found)
+        ints = all(is_int(x) for x in found)
         keys = [str(i) for i in range(len(names))] if ints else names
         unknown = [x for x in found if x not in keys]
         if unknown:
@@ -220,12 +221,6 @@ def _text_examples(cfg: TrainConfig) -> _Examples:
                       "dev": data_record(cfg.dev, [len(d[3]) for d in devs])})
 
 
-def _probs(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(-1, keepdims=True)
-
-
 def _metrics(ex: _Examples, logits: np.ndarray, golds: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
     if ex.task == "regression":
         return regression_metrics(logits.reshape(-1) * ex.scale, golds * ex.scale)
@@ -245,7 +240,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         raise ConfigError("train: no training data; pass --train FILE or set 'train' in the config")
     if not cfg.out:
         raise ConfigError("train: no output directory; pass --out DIR or set 'out' in the config")
-    check_out_dir(cfg)
+    check_out_dir(cfg.out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     started = time.time()

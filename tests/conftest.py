@@ -75,3 +75,19 @@ def write(path: Path, text: str | bytes) -> Path:
 
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared data is not present")
+
+
+def serve_models(tiny: Path, root: Path, steps: int = 3) -> dict[str, str]:
+    """What `simpair serve` needs, on a tiny model: a matcher, a sentiment classifier and an index of
+    data/corpus.tsv (keys are create_app's arguments)."""
+    from simpair.bi_encoder import BiEncoder
+    from simpair.config import build_config
+    from simpair.index import Index
+    from simpair.training import train
+
+    common = dict(model=str(tiny), max_steps=steps, bf16="no", batch_size=16)
+    train(build_config(dict(common, train=str(DATA / "train.tsv"), out=str(root / "match"))), progress=False)
+    train(build_config(dict(common, train=str(DATA / "sentiment/train.tsv"), out=str(root / "clf"), task="classify",
+                            label_names="negative,positive")), progress=False)
+    Index.build(DATA / "corpus.tsv", root / "idx", BiEncoder(str(tiny), bf16=False), progress=False)
+    return {"model": str(root / "match"), "index": str(root / "idx"), "sentiment_model": str(root / "clf")}

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA
-
-from simpair.config import build_config
-from simpair.training import train
+from conftest import serve_models
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -19,16 +16,7 @@ from simpair.serve import Limits, create_app  # noqa: E402
 
 @pytest.fixture(scope="module")
 def models(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from simpair.bi_encoder import BiEncoder
-    from simpair.index import Index
-
-    root = tmp_path_factory.mktemp("serve")
-    common = dict(model=str(tiny_bert), max_steps=3, bf16="no", batch_size=16)
-    train(build_config(dict(common, train=str(DATA / "train.tsv"), out=str(root / "match"))), progress=False)
-    train(build_config(dict(common, train=str(DATA / "sentiment/train.tsv"), out=str(root / "clf"), task="classify",
-                            label_names="negative,positive")), progress=False)
-    Index.build(DATA / "corpus.tsv", root / "idx", BiEncoder(str(tiny_bert), bf16=False), progress=False)
-    return {"model": str(root / "match"), "index": str(root / "idx"), "sentiment_model": str(root / "clf")}
+    return serve_models(tiny_bert, tmp_path_factory.mktemp("serve"))
 
 
 pytestmark = pytest.mark.timeout(180)

@@ -9,10 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA
-
-from simpair.config import build_config
-from simpair.training import train
+from conftest import serve_models
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
@@ -31,17 +28,9 @@ def _free_port() -> int:
 def server(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     import uvicorn
 
-    from simpair.bi_encoder import BiEncoder
-    from simpair.index import Index
     from simpair.serve import create_app
 
-    root = tmp_path_factory.mktemp("web")
-    common = dict(model=str(tiny_bert), max_steps=2, bf16="no", batch_size=16)
-    train(build_config(dict(common, train=str(DATA / "train.tsv"), out=str(root / "match"))), progress=False)
-    train(build_config(dict(common, train=str(DATA / "sentiment/train.tsv"), out=str(root / "clf"), task="classify",
-                            label_names="negative,positive")), progress=False)
-    Index.build(DATA / "corpus.tsv", root / "idx", BiEncoder(str(tiny_bert), bf16=False), progress=False)
-    app = create_app(model=str(root / "match"), index=str(root / "idx"), sentiment_model=str(root / "clf"), bf16="no")
+    app = create_app(**serve_models(tiny_bert, tmp_path_factory.mktemp("web"), steps=2), bf16="no")
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +35,17 @@ def is_adapter(model_dir: str | Path) -> bool:
     return (Path(model_dir) / ADAPTER_CONFIG).is_file()
 
 
-def _quiet() -> Any:
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
     """Silence transformers' "newly initialized" note: an adapter's head is loaded right after."""
     from transformers.utils import logging as hf_logging
 
-    @contextlib.contextmanager
-    def ctx() -> Any:
-        level = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        try:
-            yield
-        finally:
-            hf_logging.set_verbosity(level)
-
-    return ctx()
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def label_kwargs(meta: dict[str, Any]) -> dict[str, Any]:
