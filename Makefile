@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test clean
+.PHONY: install demo test clean matcher
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,17 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The bundled matcher (simpair/bundled/matcher), from scratch: three passes over full LCQMC from ../shared
+# (~2 hours on 2 cores), a rank-$(MATCHER_RANK) delta over e5-small, then bundling with its card.
+MATCHER_RANK ?= 128
+matcher: install
+	$(BIN)/simpair train --config configs/lcqmc-e5-small.yaml --epochs 1 --eval-steps 2000
+	$(BIN)/simpair train --config configs/lcqmc-e5-small-stage2.yaml
+	$(BIN)/simpair train --config configs/lcqmc-e5-small-stage3.yaml
+	$(BIN)/simpair export runs/lcqmc-e5-small-stage3 --delta-rank $(MATCHER_RANK) --out runs/matcher
+	$(BIN)/python scripts/bundle_model.py runs/matcher matcher --card docs/cards/matcher.md
+	$(BIN)/python benchmarks/lcqmc.py --model matcher
 
 clean:
 	rm -rf runs .pytest_cache

@@ -65,6 +65,9 @@ def main() -> int:
     parser.add_argument("--freeze-embeddings", default="auto", choices=["auto", "yes", "no"])
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--rdrop-alpha", type=float, default=0.0, help="R-Drop weight (0: off).")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--skip-peer", action="store_true")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -76,9 +79,10 @@ def main() -> int:
 
     cfg = build_config(dict(
         model="e5-small", train=str(SHARED / "train.tsv"), dev=str(SHARED / "dev.tsv"), out=args.out,
-        epochs=1.0, batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
         warmup_ratio=args.warmup_ratio, bf16=args.bf16, eval_steps=None, seed=args.seed, logging_steps=25,
-        swap_augment=args.swap_augment, freeze_embeddings=args.freeze_embeddings,
+        swap_augment=args.swap_augment, freeze_embeddings=args.freeze_embeddings, rdrop_alpha=args.rdrop_alpha,
+        label_smoothing=args.label_smoothing,
     ))
     t0 = time.perf_counter()
     meta = train(cfg, progress=False)
@@ -113,7 +117,7 @@ def main() -> int:
             "train_examples": meta["train_pairs"],
             "settings": {k: meta["config"][k] for k in ("learning_rate", "batch_size", "max_length", "epochs",
                                                          "warmup_ratio", "freeze_embeddings", "swap_augment",
-                                                         "seed")},
+                                                         "seed", "rdrop_alpha", "label_smoothing")},
         },
         "target": {"dev_accuracy": 0.76, "wall_seconds": 240},
     }

@@ -67,13 +67,12 @@ class BiEncoder:
 
     def __init__(self, model: str = "e5-small", prefix: str | None = None, bf16: str | bool = "auto",
                  max_length: int | None = None) -> None:
-        from sentence_transformers import SentenceTransformer
-
         from .cross_encoder import use_bf16
+        from .models.load import sentence_transformer
 
         self.name = model
         self.path = resolve(model)
-        self.model = SentenceTransformer(self.path, device="cpu")
+        self.model = sentence_transformer(self.path)
         if max_length:
             self.model.max_seq_length = max_length
         self.prefix = default_prefix(model, self.path) if prefix is None else prefix
@@ -89,8 +88,13 @@ class BiEncoder:
             self._fingerprint = weights_fingerprint(self.path)
         return self._fingerprint
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """float32 ``[len(texts), dim]``, L2-normalised (cosine = dot product)."""
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False,
+               processes: int = 1) -> np.ndarray:
+        """float32 ``[len(texts), dim]``, L2-normalised (cosine = dot product).
+
+        ``processes > 1`` spreads the texts over that many worker processes (sentence-transformers'
+        multi-process pool): for large corpora on machines with many cores; each worker computes in fp32.
+        """
         import torch
 
         from .cross_encoder import bf16_autocast
@@ -98,6 +102,14 @@ class BiEncoder:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         items = [self.prefix + t for t in texts]
+        if processes > 1:
+            pool = self.model.start_multi_process_pool(target_devices=["cpu"] * processes)
+            try:
+                emb = self.model.encode(items, pool=pool, batch_size=batch_size, normalize_embeddings=True,
+                                        show_progress_bar=progress, convert_to_numpy=True)
+            finally:
+                self.model.stop_multi_process_pool(pool)
+            return np.ascontiguousarray(emb, dtype=np.float32)
         with torch.inference_mode(), bf16_autocast(self.bf16):
             emb = self.model.encode(items, batch_size=batch_size, normalize_embeddings=True,
                                     show_progress_bar=progress, convert_to_numpy=True)

@@ -28,15 +28,17 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     """Validate the data, fine-tune the bi-encoder, pick the cosine threshold on dev, save ``cfg.out``."""
     import transformers
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss, MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     from .bi_encoder import default_prefix
     from .models import resolve
+    from .models.load import sentence_transformer
     from .peft_methods import apply_method
-    from .training import _checkpoint_dir, _last_checkpoint, _read, _versions, check_out_dir, data_record, trainer_kwargs
+    from .training import (_checkpoint_dir, _last_checkpoint, _read, _versions, check_out_dir, data_record,
+                           process_rank, trainer_kwargs)
 
     if not cfg.train or not cfg.out:
         raise ConfigError("train: --train and --out are required")
@@ -57,7 +59,7 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     transformers.set_seed(cfg.seed)
     path = resolve(cfg.model)
     prefix = default_prefix(cfg.model, path) if cfg.prefix is None else cfg.prefix
-    model = SentenceTransformer(path, device="cpu")
+    model = sentence_transformer(path)
     model.max_seq_length = cfg.max_length
     _, params = apply_method(model[0].auto_model, cfg)
     scale = float(cfg.score_range[1]) if task == "regression" else 1.0
@@ -125,6 +127,8 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
         "parameters": params, "seed": cfg.seed, "versions": _versions(), "config": cfg.to_dict(),
         "data": {"train": data_record(cfg.train), "dev": data_record(cfg.dev)},
     }
+    if not trainer.is_world_process_zero():  # distributed training: only rank 0 writes
+        return dict(meta, rank=process_rank(), out=None)
     with atomic_dir(cfg.out) as tmp:
         model.save(str(tmp))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")

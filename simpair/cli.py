@@ -70,9 +70,16 @@ def _table(title: str, rows: list[tuple[str, Any]]) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="simpair")
-def main() -> None:
+@click.option("--allow-pickle", is_flag=True, help="Let models whose weights are pickles (.bin, .pt) load; they "
+              "can run code, so only for files you trust.")
+@click.option("--trust-remote-code", is_flag=True, help="Let a model run its own Python code when it loads.")
+def main(allow_pickle: bool, trust_remote_code: bool) -> None:
     """simpair: do these two questions mean the same thing?"""
     _setup_env()
+    if allow_pickle:
+        os.environ["SIMPAIR_ALLOW_PICKLE"] = "1"
+    if trust_remote_code:
+        os.environ["SIMPAIR_TRUST_REMOTE_CODE"] = "1"
 
 
 # --------------------------------------------------------------------------- models
@@ -193,6 +200,8 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
             result = train_bi_encoder(cfg, resume=resume, progress=not (quiet or as_json))
         else:
             result = run_train(cfg, resume=resume, progress=not (quiet or as_json))
+    if result.get("rank"):  # distributed training: rank 0 reports for all
+        return
     result.pop("log_history", None)
 
     def render(r: dict[str, Any]) -> None:
@@ -267,7 +276,8 @@ def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None
 
 @main.command()
 @click.argument("texts", nargs=-1)
-@click.option("--model", default=None, help="Model directory or name (default: $SIMPAIR_MODEL, else the last trained).")
+@click.option("--model", default=None, help="Model directory or name (default: $SIMPAIR_MODEL, else the last "
+              "trained, else the bundled matcher).")
 @click.option("--file", "file_", type=str, default=None, help="Score every pair in this file (any supported format).")
 @click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
 @click.option("--batch-size", type=int, default=64)
@@ -420,16 +430,19 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
 @main.command()
 @click.argument("model")
 @click.option("--merge", is_flag=True, help="Fold a LoRA adapter into its base: a plain transformers directory.")
+@click.option("--delta-rank", type=int, default=None,
+              help="Write a fully fine-tuned model as a small LoRA adapter over --base, each weight change cut to this rank.")
+@click.option("--base", default="e5-small", show_default=True, help="The base of --delta-rank.")
 @click.option("--out", required=True, help="Directory to write.")
 @click.option("--json", "as_json", is_flag=True)
-def export(model: str, merge: bool, out: str, as_json: bool) -> None:
-    """Write MODEL in a form other tools load without simpair."""
-    from .export import merge_adapter
+def export(model: str, merge: bool, delta_rank: int | None, base: str, out: str, as_json: bool) -> None:
+    """Write MODEL in another form: merged into a plain transformers model, or as a compact delta."""
+    from .export import lowrank_delta, merge_adapter
     from .utils import human_size
 
-    if not merge:
-        raise click.UsageError("choose what to export: --merge")
-    result = merge_adapter(model, out)
+    if merge == (delta_rank is not None):
+        raise click.UsageError("choose one of --merge and --delta-rank R")
+    result = merge_adapter(model, out) if merge else lowrank_delta(model, base, delta_rank, out)
     _emit(result, as_json, lambda r: click.echo(f"wrote {r['out']} ({human_size(r['saved_bytes'])})"))
 
 
@@ -449,8 +462,10 @@ def index() -> None:
               show_default=True, help="auto: flat up to 20k texts, HNSW up to 2M, IVF-PQ beyond.")
 @click.option("--prefix", default=None, help='Text prefix (default: "query: " for E5 models).')
 @click.option("--batch-size", type=int, default=64)
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Encode with this many worker processes (sentence-transformers' multi-process pool).")
 @click.option("--json", "as_json", is_flag=True)
-def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None, batch_size: int,
+def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None, batch_size: int, processes: int,
                 as_json: bool) -> None:
     """Encode CORPUS (.txt, .tsv id<TAB>text, .jsonl) and write an index to --out."""
     from .bi_encoder import BiEncoder
@@ -463,7 +478,8 @@ def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None
     click.echo(f"{n} texts, index type {chosen}, about {human_size(memory_estimate(n, encoder.dim, chosen))} "
                "in memory", err=True)
     t0 = time.perf_counter()
-    idx = Index.build(corpus, out, encoder, kind=kind, batch_size=batch_size, progress=not as_json)
+    idx = Index.build(corpus, out, encoder, kind=kind, batch_size=batch_size, progress=not as_json,
+                      processes=processes)
     info = idx.info()
     info["total_seconds"] = round(time.perf_counter() - t0, 2)
     _emit(info, as_json, lambda r: _table(f"simpair index {out}", [(k, r[k]) for k in (
@@ -482,10 +498,16 @@ def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, a
     from .bi_encoder import BiEncoder
     from .index import Index
 
-    idx = Index.load(index_dir)
-    m = idx.manifest
-    encoder = BiEncoder(m["model"], prefix=m["prefix"])
-    result = idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=not as_json)
+    from .index import read_corpus
+    from .utils import dir_lock
+
+    read_corpus(corpus)  # validate before waiting for the lock or loading a model
+    Index.load(index_dir)  # an index is there (else nothing is created, not even the lock file)
+    with dir_lock(index_dir):  # a second `index add` waits here, then adds to what the first wrote
+        idx = Index.load(index_dir)
+        m = idx.manifest
+        encoder = BiEncoder(m["model"], prefix=m["prefix"])
+        result = idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=not as_json)
     _emit(result, as_json, lambda r: click.echo(f"added {r['added']}, skipped {r['skipped']}, now {r['count']}"))
 
 
@@ -506,12 +528,14 @@ def index_info(index_dir: str, as_json: bool) -> None:
 @click.argument("index_dir")
 @click.argument("query", required=False)
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Hits to return.")
-@click.option("--rerank", "rerank", default=None, help="Cross-encoder to re-rank the candidates with.")
+@click.option("--rerank", is_flag=True, help="Re-rank the candidates with the default matcher ($SIMPAIR_MODEL, "
+              "else the last trained, else the bundled one).")
+@click.option("--rerank-model", default=None, help="Re-rank with this cross-encoder (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True, help="Candidates re-ranked per query.")
 @click.option("--queries", "queries_file", default=None, help="A file of queries, one a line.")
 @click.option("--json", "as_json", is_flag=True)
-def search(index_dir: str, query: str | None, k: int, rerank: str | None, candidates: int, queries_file: str | None,
-           as_json: bool) -> None:
+def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model: str | None, candidates: int,
+           queries_file: str | None, as_json: bool) -> None:
     """Find the stored questions closest to QUERY (or to each line of --queries)."""
     from .data import _decode_lines
     from .search import Searcher
@@ -520,7 +544,7 @@ def search(index_dir: str, query: str | None, k: int, rerank: str | None, candid
         raise click.UsageError("give a QUERY or --queries FILE")
     queries = [query] if query is not None else [t.split("\t")[0] for _, t in _decode_lines(Path(queries_file))
                                                    if t.strip()]
-    searcher = Searcher(index_dir, reranker=rerank)
+    searcher = Searcher(index_dir, reranker=_reranker(rerank, rerank_model))
     t0 = time.perf_counter()
     results = searcher.search_batch(queries, k=k, candidates=candidates)
     seconds = time.perf_counter() - t0
@@ -537,15 +561,30 @@ def search(index_dir: str, query: str | None, k: int, rerank: str | None, candid
     click.echo(f"{len(queries)} queries in {seconds:.3f}s", err=True)
 
 
+def _reranker(rerank: bool, rerank_model: str | None) -> str | None:
+    """The cross-encoder named by --rerank / --rerank-model, or None for no re-ranking."""
+    from .cross_encoder import default_model
+
+    if rerank_model:
+        return rerank_model
+    if not rerank:
+        return None
+    name = default_model()
+    if name is None:
+        raise SimpairError("--rerank: no matcher; pass --rerank-model DIR or set SIMPAIR_MODEL")
+    return name
+
+
 @main.command("eval-retrieval")
 @click.argument("index_dir")
 @click.argument("queries_file")
-@click.option("--rerank", default=None, help="Also evaluate with this cross-encoder re-ranking the candidates.")
+@click.option("--rerank", is_flag=True, help="Also evaluate with the default matcher re-ranking the candidates.")
+@click.option("--rerank-model", default=None, help="Also evaluate with this cross-encoder re-ranking (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True)
 @click.option("--limit", type=int, default=None, help="Evaluate the first N queries only.")
 @click.option("--json", "as_json", is_flag=True)
-def eval_retrieval(index_dir: str, queries_file: str, rerank: str | None, candidates: int, limit: int | None,
-                   as_json: bool) -> None:
+def eval_retrieval(index_dir: str, queries_file: str, rerank: bool, rerank_model: str | None, candidates: int,
+                   limit: int | None, as_json: bool) -> None:
     """Recall@1/5/10, MRR@10, nDCG@10 of INDEX_DIR on QUERIES_FILE (query<TAB>relevant_ids)."""
     from .cross_encoder import CrossEncoder
     from .search import Searcher, ann_recall_vs_exact, evaluate_retrieval, read_queries
@@ -556,8 +595,9 @@ def eval_retrieval(index_dir: str, queries_file: str, rerank: str | None, candid
     if searcher.index.kind != "flat":
         queries = [q for q, _, _ in read_queries(queries_file)[:limit]]
         report["ann_recall@10_vs_exact"] = ann_recall_vs_exact(searcher.index, searcher.encoder, queries)
-    if rerank:
-        searcher.reranker = CrossEncoder(rerank)
+    reranker = _reranker(rerank, rerank_model)
+    if reranker:
+        searcher.reranker = CrossEncoder(reranker)
         report["reranked"] = evaluate_retrieval(searcher, queries_file, candidates=candidates, limit=limit)
 
     def render(r: dict[str, Any]) -> None:

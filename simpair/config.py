@@ -60,8 +60,11 @@ class TrainConfig:
     freeze_layers: int = 0
     bf16: str = "auto"  # auto | yes | no
     swap_augment: bool = False
+    label_smoothing: float = 0.0  # classification: cross-entropy label smoothing (the Trainer's factor)
+    rdrop_alpha: float = 0.0  # classification: R-Drop weight (two dropout passes + symmetric KL); 0 = off
     group_by_length: bool = True
     checkpoint_dir: str | None = None
+    deepspeed: str | None = None  # a DeepSpeed JSON config (e.g. configs/deepspeed-zero2.json); multi-GPU runs
     threads: int | None = None
     dataloader_workers: int = 0
     train_limit: int | None = None

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SimpairError
+from .errors import ModelNotFoundError, SimpairError
 from .models import META_FILE, load_classifier, read_meta
+from .models.resolve import bundled_dir
 from .utils import simpair_home
 
 __all__ = ["META_FILE", "CrossEncoder", "default_model", "read_meta"]
@@ -54,7 +55,11 @@ def last_trained_file() -> Path:
 
 
 def default_model() -> str | None:
-    """The model ``match``/``eval`` use without ``--model``: $SIMPAIR_MODEL, else the last trained."""
+    """The model ``match``/``eval``/``--rerank`` use without ``--model``.
+
+    $SIMPAIR_MODEL, else the last pair model trained with this $SIMPAIR_HOME, else the bundled
+    ``matcher`` (None only when an installation lacks it).
+    """
     env = os.environ.get("SIMPAIR_MODEL")
     if env:
         return env
@@ -63,7 +68,11 @@ def default_model() -> str | None:
         path = marker.read_text(encoding="utf-8").strip()
         if path and Path(path, META_FILE).is_file():
             return path
-    return None
+    try:
+        bundled_dir("matcher")
+    except ModelNotFoundError:
+        return None
+    return "matcher"
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:

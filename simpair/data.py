@@ -30,6 +30,19 @@ TEXT_B_NAMES = ("text_b", "sentence2", "title", "question2", "q2", "text2", "sen
 LABEL_NAMES = ("label", "is_duplicate", "similar")
 SCORE_NAMES = ("score", "similarity", "relatedness")
 MAX_ERRORS_SHOWN = 20
+# longest text a data file may hold: a question or a review, not a document (a longer one is almost
+# always a lost line break or an unclosed quote that swallowed the lines after it)
+MAX_TEXT_CHARS = 20_000
+
+
+def text_problem(text: str, what: str) -> str | None:
+    """Why ``text`` cannot be used (empty, or too long), or None."""
+    if not text.strip():
+        return f"empty {what}; expected a non-empty text"
+    if len(text) > MAX_TEXT_CHARS:
+        return (f"{what} of {len(text):,} characters; expected at most {MAX_TEXT_CHARS:,} "
+                "(a lost line break or an unclosed quote?)")
+    return None
 TASKS = ("auto", "classification", "regression")
 FORMATS = ("auto", "tsv", "csv", "jsonl", "sts")
 
@@ -126,6 +139,13 @@ def _decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentenc
     return out
 
 
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
 def detect_format(path: Path, first_line: str) -> str:
     """Pick a format from the extension, then the first line."""
     suffix = path.suffix.lower()
@@ -133,8 +153,8 @@ def detect_format(path: Path, first_line: str) -> str:
         return "jsonl"
     if suffix == ".csv" and "\t" not in first_line:
         return "csv"
-    if first_line.lstrip().startswith("{"):
-        return "jsonl"
+    if suffix != ".tsv" and first_line.lstrip().startswith("{") and _is_json_object(first_line):
+        return "jsonl"  # a TSV line may start with "{" too: only a whole JSON object makes a JSONL file
     cells = first_line.split("\t")
     if len(cells) >= 7 and _is_number(cells[4]):
         return "sts"
@@ -292,7 +312,9 @@ def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels,
         if len(cells) == 1 and cells[0].strip() == "":
             continue  # blank line
         if len(cells) not in allowed:
-            errors.add(number, f"expected {what}, got {len(cells)}")
+            # a quoted cell that swallowed commas or line breaks: the quote was never closed
+            hint = " (an unclosed quote?)" if fmt == "csv" and any("," in c or "\n" in c for c in cells) else ""
+            errors.add(number, f"expected {what}, got {len(cells)}{hint}")
             continue
         _add_row(number, cells[ia], cells[ib], cells[il] if il < len(cells) else None,
                  task, score_range, require_labels, pairs, errors)
@@ -352,11 +374,9 @@ def _key(keys: list[str], wanted: str | int | None, names: Sequence[str]) -> str
 
 
 def _add_row(number, a, b, raw_label, task, score_range, require_labels, pairs, errors) -> None:
-    if not a.strip():
-        errors.add(number, "empty text_a; expected a non-empty sentence")
-        return
-    if not b.strip():
-        errors.add(number, "empty text_b; expected a non-empty sentence")
+    problem = text_problem(a, "text_a") or text_problem(b, "text_b")
+    if problem:
+        errors.add(number, problem)
         return
     label = None
     if raw_label is not None and (require_labels or raw_label.strip()):

@@ -3,16 +3,23 @@
 ``merge_adapter`` folds a LoRA adapter into its base and writes a plain transformers directory
 (config, fp32 safetensors, tokenizer, simpair.json) that ``AutoModelForSequenceClassification``
 loads with no peft and no base model at hand.
+
+``lowrank_delta`` goes the other way: it writes a fully fine-tuned model as a small peft LoRA adapter
+over its base — each encoder weight's change truncated to its top singular directions (SVD), the
+biases, layer norms, position embeddings, pooler and head kept whole, stored in fp16. A full model is
+~470 MB; its delta at rank 64 is ~12 MB and loads like any simpair adapter (merged on load).
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from .errors import SimpairError
 from .models import META_FILE, is_adapter, load_classifier, resolve
-from .training import check_out_dir
+from .models.load import ADAPTER_CONFIG, label_kwargs, load_kwargs
+from .training import check_out_dir, model_card
 from .utils import atomic_dir, dir_size
 
 
@@ -34,3 +41,76 @@ def merge_adapter(model: str, out: str | Path) -> dict[str, Any]:
         tokenizer.save_pretrained(str(tmp))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     return {"model": model, "out": str(target), "merged": True, "saved_bytes": dir_size(target)}
+
+
+# modules a low-rank delta keeps whole (small, and not matrices a rank cut applies to)
+_WHOLE = ["classifier", "pooler", "LayerNorm", "position_embeddings", "token_type_embeddings",
+          "task_type_embeddings"]
+_LINEAR = r"^(?!.*\b(?:classifier|pooler)\b).*\.(query|key|value|dense)$"
+
+
+def lowrank_delta(model: str, base: str, rank: int, out: str | Path) -> dict[str, Any]:
+    """Write fine-tuned ``model`` as a LoRA adapter over ``base`` with every weight delta cut to ``rank``.
+
+    The word embeddings must be those of the base (simpair freezes them for large vocabularies); the
+    result names ``base`` in simpair.json, so it loads wherever that name resolves (``e5-small``).
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForSequenceClassification
+
+    if rank < 1:
+        raise SimpairError(f"--delta-rank: must be at least 1, got {rank}")
+    target = Path(out)
+    check_out_dir(target)
+    ft, _, meta, _ = load_classifier(model)
+    if meta.get("adapter"):
+        raise SimpairError(f"{model}: already an adapter; a low-rank delta is made from a fully fine-tuned model")
+    base_path = resolve(base)
+    net = AutoModelForSequenceClassification.from_pretrained(base_path, **label_kwargs(meta), **load_kwargs(base_path))
+    ft_sd = ft.state_dict()
+    word = next(k for k in ft_sd if k.endswith("word_embeddings.weight"))
+    if not torch.equal(ft_sd[word], net.state_dict()[word]):
+        raise SimpairError(f"{model}: its word embeddings differ from {base}'s; a delta over {base} would lose "
+                           "them (train with freeze_embeddings: auto or yes)")
+    base_sd = net.state_dict()
+    lost = [k for k, v in ft_sd.items() if k in base_sd and not torch.equal(v, base_sd[k])
+            and not (k.endswith(".bias") or re.match(_LINEAR, k.rsplit(".", 1)[0]) or any(w in k for w in _WHOLE))]
+    if lost:
+        raise SimpairError(f"{model}: fine-tuning changed tensors a low-rank delta does not carry: {', '.join(lost[:5])}")
+    config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=_LINEAR,
+                        modules_to_save=list(_WHOLE), bias="all", task_type="SEQ_CLS")
+    peft_model = get_peft_model(net, config)
+    kept = 0.0
+    with torch.no_grad():
+        for name, module in peft_model.named_modules():
+            if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+                key = name.split("base_model.model.", 1)[1]
+                w_ft = ft_sd[f"{key}.weight"].double()
+                delta = w_ft - module.base_layer.weight.double()
+                u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+                kept += float((s[:rank] ** 2).sum() / (s**2).sum().clamp_min(1e-30))
+                module.lora_B["default"].weight.copy_((u[:, :rank] * s[:rank]).float())
+                module.lora_A["default"].weight.copy_(vh[:rank].float())
+                module.base_layer.bias.copy_(ft_sd[f"{key}.bias"])
+            elif type(module).__name__ == "ModulesToSaveWrapper":
+                key = name.split("base_model.model.", 1)[1]
+                module.modules_to_save["default"].load_state_dict(
+                    {k[len(key) + 1:]: v for k, v in ft_sd.items() if k.startswith(key + ".")})
+    n_linear = sum(1 for _, m in peft_model.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A)
+    meta = dict(meta, adapter=True, base_model=base, method=f"full fine-tuning, stored as a rank-{rank} delta",
+                delta={"rank": rank, "from": str(model), "energy_kept": round(kept / max(n_linear, 1), 4)})
+    meta.pop("base_model_path", None)
+    with atomic_dir(target) as tmp:
+        peft_model.save_pretrained(str(tmp))
+        weights = tmp / "adapter_model.safetensors"
+        save_file({k: v.half().contiguous() for k, v in load_file(str(weights)).items()}, str(weights))
+        cfg = json.loads((tmp / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+        cfg["base_model_name_or_path"] = base
+        (tmp / ADAPTER_CONFIG).write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        if "kind" in meta and "data" in meta:  # a simpair-trained model: its card, not peft's template
+            (tmp / "README.md").write_text(model_card(meta), encoding="utf-8")
+    return {"model": model, "out": str(target), "base": base, "rank": rank,
+            "energy_kept": meta["delta"]["energy_kept"], "saved_bytes": dir_size(target)}

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, SimpairError
-from .utils import atomic_dir, file_sha256
+from .utils import atomic_dir, dir_lock, file_sha256
 
 FORMAT_VERSION = 1
 AUTO_FLAT_MAX = 20_000
@@ -42,7 +42,7 @@ class Entry:
 def read_corpus(path: str | Path) -> list[Entry]:
     """Read a corpus: ``.txt`` (one text a line; id = line number), ``.tsv`` (id<TAB>text, header
     optional) or ``.jsonl`` (``{"id": …, "text": …}``). Bad lines and duplicate ids are errors."""
-    from .data import _decode_lines, _Errors, json_objects
+    from .data import _decode_lines, _Errors, json_objects, text_problem
 
     p = Path(path)
     lines = _decode_lines(p)
@@ -71,8 +71,9 @@ def read_corpus(path: str | Path) -> list[Entry]:
     for e in entries:
         if not e.id:
             problems.add(e.line, "empty id")
-        if not e.text:
-            problems.add(e.line, "empty text")
+        problem = text_problem(e.text, "text")
+        if problem:
+            problems.add(e.line, problem)
     seen: dict[str, int] = {}
     for e in entries:
         if e.id in seen:
@@ -155,12 +156,14 @@ class Index:
 
     @classmethod
     def build(cls, corpus: str | Path, out: str | Path, encoder: Any, kind: str = "auto", batch_size: int = 64,
-              progress: bool = True) -> Index:
-        """Encode ``corpus`` with ``encoder`` (a BiEncoder) and write a new index to ``out``."""
+              progress: bool = True, processes: int = 1) -> Index:
+        """Encode ``corpus`` with ``encoder`` (a BiEncoder; ``processes`` workers) and write a new index to ``out``."""
         if kind not in TYPES:
             raise SimpairError(f"index type {kind!r}: expected one of {', '.join(TYPES)}")
         entries = read_corpus(corpus)
-        vectors = encoder.encode([e.text for e in entries], batch_size=batch_size, progress=progress)
+        texts = [e.text for e in entries]
+        vectors = (encoder.encode(texts, batch_size=batch_size, progress=progress, processes=processes)
+                   if processes > 1 else encoder.encode(texts, batch_size=batch_size, progress=progress))
         chosen = choose_type(len(entries)) if kind == "auto" else kind
         t0 = time.perf_counter()
         index, params = _make_faiss(chosen, encoder.dim, vectors)
@@ -180,7 +183,7 @@ class Index:
         }
         out = Path(out)
         _check_target(out)
-        with atomic_dir(out) as tmp:
+        with dir_lock(out), atomic_dir(out) as tmp:
             _write(tmp, index, [e.id for e in entries], [e.text for e in entries], manifest)
         return cls.load(out, encoder=encoder)
 
@@ -201,15 +204,25 @@ class Index:
         new = [e for e in entries if e.id not in self.row_of]
         if new:
             vectors = encoder.encode([e.text for e in new], batch_size=batch_size, progress=progress)
-            self.faiss.add(vectors)
-            self.ids += [e.id for e in new]
-            self.texts += [e.text for e in new]
-            self.row_of.update({e.id: len(self.row_of) + k for k, e in enumerate(new)})
-            self.manifest["count"] = len(self.ids)
-            self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            with atomic_dir(self.path) as tmp:
-                _write(tmp, self.faiss, self.ids, self.texts, self.manifest)
+            with dir_lock(self.path):  # writers take turns; a stale copy never overwrites a newer index
+                self._check_current()
+                self.faiss.add(vectors)
+                self.ids += [e.id for e in new]
+                self.texts += [e.text for e in new]
+                self.row_of.update({e.id: len(self.row_of) + k for k, e in enumerate(new)})
+                self.manifest["count"] = len(self.ids)
+                self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                with atomic_dir(self.path) as tmp:
+                    self.manifest["files"] = _write(tmp, self.faiss, self.ids, self.texts, self.manifest)
         return {"added": len(new), "skipped": len(dup), "count": len(self.ids)}
+
+    def _check_current(self) -> None:
+        """Refuse to write if another process changed the index on disk since this copy was loaded."""
+        on_disk = self.path / "manifest.json"
+        files = json.loads(on_disk.read_text(encoding="utf-8")).get("files") if on_disk.is_file() else None
+        if files != self.manifest.get("files"):
+            raise SimpairError(f"{self.path}: changed on disk since it was loaded (another writer added to it); "
+                               "load it again and repeat the add")
 
     # ------------------------------------------------------------------ loading
 
@@ -263,7 +276,9 @@ def _check_target(out: Path) -> None:
         raise SimpairError(f"{out}: exists and is not a simpair index; refusing to replace it")
 
 
-def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: dict[str, Any]) -> None:
+def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: dict[str, Any]) -> dict[str, str]:
+    """Write the index files, then the manifest with their checksums (the last file written: its presence
+    with matching checksums marks a complete index). Returns the checksums."""
     import faiss
 
     faiss.write_index(index, str(tmp / "index.faiss"))
@@ -274,4 +289,5 @@ def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: di
     manifest = dict(manifest)
     manifest["files"] = {name: file_sha256(tmp / name) for name in ("index.faiss", "store.sqlite")}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    return manifest["files"]
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import _decode_lines, _Errors, _rows_delimited, detect_format, json_objects
+from .data import _decode_lines, _Errors, _rows_delimited, detect_format, json_objects, text_problem
 from .errors import InputError
 
 TEXT_NAMES = ("text", "text_a", "sentence", "review", "content", "comment", "sentence1", "document")
@@ -177,8 +177,9 @@ def _read_jsonl(lines, text_column, label_column, require_labels, data, errors) 
 
 
 def _add(number: int, text: str, label: str | None, require_labels: bool, data: TextData, errors: _Errors) -> None:
-    if not text.strip():
-        errors.add(number, "empty text; expected a non-empty text")
+    problem = text_problem(text, "text")
+    if problem:
+        errors.add(number, problem)
         return
     if label is not None:
         label = label.strip()

@@ -30,7 +30,7 @@ from .errors import ConfigError, InputError
 from .metrics import (best_threshold, classification_metrics, multiclass_metrics, regression_metrics,
                       write_confusion_matrix)
 from .models import META_FILE, resolve
-from .models.load import TOKENIZER_FILES, label_kwargs
+from .models.load import TOKENIZER_FILES, label_kwargs, load_kwargs, remote_code_errors
 from .peft_methods import PEFT_METHODS, apply_method
 from .texts import TextData, is_int, read_texts, sort_labels
 from .utils import atomic_dir, atomic_write_text, dir_size, file_sha256
@@ -132,17 +132,96 @@ def trainer_kwargs(cfg: TrainConfig, ckpt: Path, evaluate: bool, metric: str | N
         metric_for_best_model=metric if evaluate else None,
         greater_is_better=True,
         logging_steps=cfg.logging_steps,
+        label_smoothing_factor=cfg.label_smoothing,
         bf16=use_bf16(cfg.bf16),
         seed=cfg.seed,
         data_seed=cfg.seed,
         report_to=["tensorboard"],
+        ddp_find_unused_parameters=False,  # every trainable parameter takes part in the forward pass
+        deepspeed=check_deepspeed(cfg.deepspeed),
     )
 
 
-def _last_checkpoint(ckpt: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def check_deepspeed(path: str | None) -> str | None:
+    """The DeepSpeed config path, once it is known to exist and DeepSpeed to be installed."""
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise ConfigError(f"deepspeed: {path}: no such file; expected a DeepSpeed JSON config "
+                          "(see configs/deepspeed-zero2.json)")
+    try:
+        json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"deepspeed: {path}: not valid JSON ({exc})") from None
+    import importlib.util
 
-    return get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+    if importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError(f"deepspeed: {path} needs the deepspeed package (pip install deepspeed), which "
+                          "targets GPUs; on CPUs use plain DDP (torchrun) without it")
+    return path
+
+
+def _mean_train_loss(trainer: Any, loss: float) -> float:
+    """The mean training loss per example. Under DDP the Trainer scales each rank's loss by the number of
+    processes (so that averaged gradients come out right) and reports that scaled sum; undo it."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and getattr(trainer.args, "average_tokens_across_devices", False):
+        return float(loss) / world
+    return float(loss)
+
+
+def process_rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 when not distributed)."""
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
+def _last_checkpoint(ckpt: Path) -> str | None:
+    """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint whose
+    state file is missing or cut short (a kill during the save) is skipped for the one before it."""
+    if not ckpt.is_dir():
+        return None
+    found = [(int(p.name.split("-")[1]), p) for p in ckpt.glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-")[1].isdigit()]
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return str(path)
+    return None
+
+
+def _rdrop_trainer(base: type, alpha: float) -> type:
+    """A Trainer whose training loss is R-Drop (Liang et al. 2021; PaddleNLP's question_matching).
+
+    Each batch runs twice in one forward (the batch stacked on itself, so two dropout masks), and the
+    loss is the mean cross-entropy of both passes plus ``alpha`` times their symmetric KL divergence.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    class RDropTrainer(base):  # type: ignore[misc, valid-type]
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            if not model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs["labels"]
+            doubled = {k: torch.cat([v, v]) for k, v in inputs.items() if k != "labels"}
+            logits = model(**doubled).logits.float()
+            p, q = logits.chunk(2)
+            eps = self.args.label_smoothing_factor
+            ce = (F.cross_entropy(p, labels, label_smoothing=eps) + F.cross_entropy(q, labels, label_smoothing=eps)) / 2
+            lp, lq = F.log_softmax(p, -1), F.log_softmax(q, -1)
+            kl = (F.kl_div(lp, lq, log_target=True, reduction="batchmean")
+                  + F.kl_div(lq, lp, log_target=True, reduction="batchmean")) / 2
+            loss = ce + alpha * kl
+            return (loss, {"logits": p}) if return_outputs else loss
+
+    return RDropTrainer
 
 
 @dataclass
@@ -248,15 +327,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         from datasets.utils.logging import disable_progress_bar
 
         disable_progress_bar()
+    check_deepspeed(cfg.deepspeed)
     ex = _examples(cfg)  # 1. data: everything validated before a model loads
     regression = ex.task == "regression"
 
     # 2. model and what trains
     transformers.set_seed(cfg.seed)
     model_path = resolve(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_path, **label_kwargs({"task": ex.task, "labels": ex.names}))
+    kwargs = load_kwargs(model_path)
+    with remote_code_errors(cfg.model):
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=kwargs["trust_remote_code"])
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path, **label_kwargs({"task": ex.task, "labels": ex.names}), **kwargs)
     model, params = apply_method(model, cfg)
     adapter = cfg.method in PEFT_METHODS
 
@@ -272,7 +354,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
     resume_from = _last_checkpoint(ckpt) if resume else None
     if resume and resume_from is None:
         raise ConfigError(f"--resume: no checkpoint in {ckpt}; start without --resume")
-    if not resume and ckpt.is_dir():
+    if not resume and ckpt.is_dir() and process_rank() == 0:
         for old in ckpt.glob("checkpoint-*"):
             shutil.rmtree(old, ignore_errors=True)
 
@@ -296,7 +378,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
     cbs = list(callbacks or [])
     if cfg.early_stopping_patience and dev_ds is not None:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    trainer = Trainer(
+    if cfg.rdrop_alpha and ex.task == "regression":
+        raise ConfigError("rdrop_alpha: R-Drop applies to classification, not to regression scores")
+    trainer_cls = _rdrop_trainer(Trainer, cfg.rdrop_alpha) if cfg.rdrop_alpha else Trainer
+    trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -359,6 +444,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         "global_step": trainer.state.global_step,
         "train_pairs": len(ex.train[0]),
         "train_seconds": round(train_seconds, 2),
+        "train_loss": _mean_train_loss(trainer, out.training_loss),
         "train_pairs_per_second": round(out.metrics.get("train_samples_per_second", 0.0), 2),
         "parameters": params,
         "bf16": bf16,
@@ -368,6 +454,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
         "config": cfg.to_dict(),
         "log_history": history,
     }
+    if not trainer.is_world_process_zero():  # distributed training: only rank 0 writes
+        meta.update(rank=process_rank(), out=None)
+        return meta
     with atomic_dir(cfg.out) as tmp:
         trainer.save_model(str(tmp))
         if adapter:

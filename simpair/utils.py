@@ -34,15 +34,76 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = True) -> Iterat
         if target.exists():
             if not overwrite:
                 raise FileExistsError(target)
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.rename(target, old)
-            os.rename(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            if _exchange(tmp, target):  # one atomic step: target is always the old or the new directory
+                shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old content
+            else:  # no renameat2 here: two renames, with a moment in which target is absent
+                old = target.parent / f".{target.name}.old-{os.getpid()}"
+                os.rename(target, old)
+                os.rename(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@contextlib.contextmanager
+def dir_lock(target: str | os.PathLike[str], timeout: float = 600.0) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` (a lock file beside it) so that writers take turns.
+
+    A second writer waits up to ``timeout`` seconds, then fails with a message naming the lock.
+    The lock lives beside the directory, not in it, because writes replace the whole directory.
+    """
+    import fcntl
+    import time
+
+    from .errors import SimpairError
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.parent / f".{target.name}.lock"
+    key = str(lock_path.resolve())
+    if key in _HELD:  # this process holds it already (a command locking around load + add)
+        yield
+        return
+    with open(lock_path, "a+") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SimpairError(f"{target}: another process is writing it (lock {lock_path}); waited "
+                                       f"{timeout:.0f} s; try again when it has finished") from None
+                time.sleep(0.1)
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_HELD: set[str] = set()
 
 
 def _relax_permissions(root: Path) -> None:

@@ -1,4 +1,5 @@
-"""The bundled sentiment model, as a new user meets it: no --model, offline, on the converted e5-small."""
+"""The bundled models (sentiment, question matcher) as a new user meets them: no --model, offline, on the
+converted e5-small."""
 from __future__ import annotations
 
 import json
@@ -11,9 +12,12 @@ from simpair.cli import main
 from simpair.models import bundled_dir, list_models
 
 BUNDLED = Path(__file__).resolve().parents[1] / "simpair" / "bundled" / "sentiment"
-pytestmark = pytest.mark.skipif(not (BUNDLED / "adapter_config.json").is_file(), reason="no bundled sentiment model")
+MATCHER = BUNDLED.parent / "matcher"
+needs_sentiment = pytest.mark.skipif(not (BUNDLED / "adapter_config.json").is_file(), reason="no bundled sentiment")
+needs_matcher = pytest.mark.skipif(not (MATCHER / "adapter_config.json").is_file(), reason="no bundled matcher")
 
 
+@needs_sentiment
 def test_bundled_adapter_is_small_and_documented() -> None:
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())
     assert size < 12 * 2**20, f"bundled adapter is {size / 2**20:.1f} MiB"
@@ -25,6 +29,7 @@ def test_bundled_adapter_is_small_and_documented() -> None:
     assert bundled_dir("sentiment") == BUNDLED
 
 
+@needs_sentiment
 def test_acceptance_examples(e5_dir: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["sentiment", "这家酒店的服务太差了，再也不来了", "--json"])
@@ -35,6 +40,7 @@ def test_acceptance_examples(e5_dir: Path) -> None:
     assert res.stdout.startswith("positive")
 
 
+@needs_sentiment
 def test_bundled_model_on_our_sample(e5_dir: Path) -> None:
     from simpair.sentiment import Sentiment
     from simpair.texts import read_texts
@@ -44,3 +50,53 @@ def test_bundled_model_on_our_sample(e5_dir: Path) -> None:
     correct = sum(r["label"] == ("positive" if y == "1" else "negative") for r, y in zip(rows, dev.labels))
     assert correct >= 14, f"{correct} of {len(rows)} of our own sample reviews"
     assert any(m.name == "sentiment" for m in list_models())
+
+
+# ---------------------------------------------------------------- the question matcher
+
+
+@needs_matcher
+def test_matcher_is_a_small_documented_delta() -> None:
+    size = sum(p.stat().st_size for p in MATCHER.iterdir())
+    assert size < 24 * 2**20, f"bundled matcher is {size / 2**20:.1f} MiB"
+    meta = json.loads((MATCHER / "simpair.json").read_text())
+    assert meta["base_model"] == "e5-small" and meta["adapter"] and meta["kind"] == "cross-encoder"
+    assert meta["delta"]["rank"] >= 1 and 0.5 < meta["threshold"] < 0.9
+    card = (MATCHER / "README.md").read_text()
+    for needed in ("LCQMC", "research use", "make matcher", f"{meta['threshold']:.4f}", "0.894"):
+        assert needed in card, needed
+    assert bundled_dir("matcher") == MATCHER
+
+
+@needs_matcher
+def test_matcher_is_the_default_and_passes_the_acceptance_pairs(e5_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import simpair.cross_encoder as ce
+
+    monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
+    monkeypatch.setattr(ce, "last_trained_file", lambda: tmp_path / "no-last-model")  # a fresh install
+    assert ce.default_model() == "matcher"
+    runner = CliRunner()
+    res = runner.invoke(main, ["match", "喜欢打篮球的男生喜欢什么样的女生", "爱打篮球的男生喜欢什么样的女生", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["same"] is True and out["model"] == "matcher"
+    res = runner.invoke(main, ["match", "谁有狂三这张高清的", "这张高清图，谁有", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["same"] is False
+
+
+@needs_matcher
+def test_server_answers_match_with_the_bundled_matcher(e5_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    import simpair.cross_encoder as ce
+    from simpair.serve import create_app
+
+    monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
+    monkeypatch.setattr(ce, "last_trained_file", lambda: tmp_path / "no-last-model")
+    with TestClient(create_app(load_sentiment=False)) as client:
+        res = client.post("/match", json={"text_a": "喜欢打篮球的男生喜欢什么样的女生",
+                                          "text_b": "爱打篮球的男生喜欢什么样的女生"})
+        assert res.status_code == 200 and res.json()["same"] is True, res.text

@@ -56,3 +56,26 @@ def test_train_files_and_label_names_accept_strings_and_lists(tmp_path: Path) ->
         build_config({"method": "adapter"})
     with pytest.raises(ConfigError, match="lora_r"):
         build_config({"lora_r": "eight"})
+
+
+def test_deepspeed_config_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    import importlib.util
+    import json
+
+    from simpair.errors import ConfigError
+    from simpair.training import check_deepspeed
+
+    assert check_deepspeed(None) is None
+    with pytest.raises(ConfigError, match="no such file"):
+        check_deepspeed(str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        check_deepspeed(str(bad))
+    shipped = ROOT / "configs" / "deepspeed-zero2.json"
+    assert json.loads(shipped.read_text())["zero_optimization"]["stage"] == 2
+    if importlib.util.find_spec("deepspeed") is None:
+        with pytest.raises(ConfigError, match="pip install deepspeed"):
+            check_deepspeed(str(shipped))
+    else:
+        assert check_deepspeed(str(shipped)) == str(shipped)

@@ -132,3 +132,139 @@ def test_cli_build_search_add_info(tiny_bert: Path, corpus: Path, tmp_path: Path
     bad = write(tmp_path / "bad.tsv", "x\tone\nx\ttwo\n")
     res = runner.invoke(main, ["index", "build", str(bad), "--out", str(tmp_path / "never"), "--model", str(tiny_bert)])
     assert res.exit_code == 2 and f"{bad}:2:" in res.stderr and not (tmp_path / "never").exists()
+
+
+# ---------------------------------------------------------------- crashes and concurrent writers
+
+
+def _cli(*args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "simpair", *args]
+
+
+def _big_corpus(path: Path, prefix: str, n: int) -> Path:
+    return write(path, "id\ttext\n" + "".join(f"{prefix}{i}\t问题{prefix}{i} 怎么办 {i * 7919 % 1000}\n"
+                                                for i in range(n)))
+
+
+def _index_dirs(root: Path, name: str) -> list[str]:
+    """Directories that could be taken for the index: only the index itself (hidden temporaries aside)."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_index_helpers_are_atomic_and_locked(tmp_path: Path) -> None:
+    """atomic_dir swaps whole directories; dir_lock is exclusive across processes and re-entrant within one."""
+    import subprocess
+    import sys
+
+    from simpair.utils import atomic_dir, dir_lock
+
+    target = tmp_path / "d"
+    with atomic_dir(target) as tmp:
+        (tmp / "f").write_text("one")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "f").write_text("half")
+        raise RuntimeError("crash while writing")
+    assert (target / "f").read_text() == "one" and _index_dirs(tmp_path, "d") == ["d"]
+    with atomic_dir(target) as tmp:
+        (tmp / "f").write_text("two")
+    assert (target / "f").read_text() == "two"
+    hold = ("import sys, time; sys.path.insert(0, %r); from simpair.utils import dir_lock\n"
+            "with dir_lock(%r):\n    print('held', flush=True); time.sleep(3)\n") % (str(Path.cwd()), str(target))
+    proc = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    with pytest.raises(SimpairError, match="another process is writing"), dir_lock(target, timeout=0.5):
+        pass
+    with dir_lock(target, timeout=30), dir_lock(target):  # waits for the other process; re-entrant
+        assert proc.wait(timeout=30) == 0  # it let go: its sleep is over
+
+
+@pytest.mark.slow
+def test_kill_9_during_index_add_keeps_the_previous_index(tiny_bert: Path, corpus: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    idx = tmp_path / "idx"
+    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(idx), "--model", str(tiny_bert)])
+    assert res.exit_code == 0, res.output
+    big = _big_corpus(tmp_path / "big.tsv", "b", 4000)
+    outcomes = []
+    for delay in (3.0, 4.0, 5.0, 6.0, 7.0, 8.0):
+        proc = subprocess.Popen(_cli("index", "add", str(idx), str(big), "--on-duplicate", "skip", "--json"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        loaded = Index.load(idx)  # complete and consistent: checksums and row counts verified
+        assert len(loaded) in (6, 4006), len(loaded)
+        assert _index_dirs(tmp_path, "idx") == ["idx"]
+        outcomes.append(len(loaded))
+        if len(loaded) == 4006:
+            break
+    # whatever the kills left behind, a later add completes
+    proc = subprocess.run(_cli("index", "add", str(idx), str(big), "--on-duplicate", "skip", "--json"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(Index.load(idx)) == 4006 and 6 in outcomes
+
+
+@pytest.mark.slow
+def test_kill_9_during_index_build_keeps_the_previous_index(tiny_bert: Path, corpus: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    idx = tmp_path / "idx"
+    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(idx), "--model", str(tiny_bert)])
+    assert res.exit_code == 0, res.output
+    big = _big_corpus(tmp_path / "big.tsv", "b", 4000)
+    for delay in (3.0, 4.5, 6.0):
+        proc = subprocess.Popen(_cli("index", "build", str(big), "--out", str(idx), "--model", str(tiny_bert)),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert len(Index.load(idx)) in (6, 4000)
+        assert _index_dirs(tmp_path, "idx") == ["idx"]
+
+
+@pytest.mark.slow
+def test_two_writers_take_turns(tiny_bert: Path, corpus: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    idx = tmp_path / "idx"
+    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(idx), "--model", str(tiny_bert)])
+    assert res.exit_code == 0, res.output
+    a = _big_corpus(tmp_path / "a.tsv", "a", 1500)
+    b = _big_corpus(tmp_path / "b.tsv", "b", 1500)
+    procs = [subprocess.Popen(_cli("index", "add", str(idx), str(c), "--json"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for c in (a, b)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    loaded = Index.load(idx)
+    assert len(loaded) == 3006 and {"a0", "b1499", "d0"} <= set(loaded.ids)
+
+
+def test_a_stale_copy_never_overwrites_a_newer_index(encoder: BiEncoder, corpus: Path, tmp_path: Path) -> None:
+    Index.build(corpus, tmp_path / "idx", encoder, progress=False)
+    first, second = Index.load(tmp_path / "idx"), Index.load(tmp_path / "idx")
+    first.add(write(tmp_path / "x.tsv", "id\ttext\nx1\t新问题一\n"), encoder, progress=False)
+    with pytest.raises(SimpairError, match="changed on disk"):
+        second.add(write(tmp_path / "y.tsv", "id\ttext\ny1\t新问题二\n"), encoder, progress=False)
+    assert set(Index.load(tmp_path / "idx").ids) >= {"x1"}
+
+
+def test_multi_process_encoding_equals_one_process(encoder: BiEncoder, tiny_bert: Path, tmp_path: Path) -> None:
+    texts = [f"问题{i} 怎么办 {i * 31 % 97}" for i in range(40)]
+    fp32 = BiEncoder(str(tiny_bert), bf16=False)
+    one = fp32.encode(texts, batch_size=8)
+    two = fp32.encode(texts, batch_size=8, processes=2)
+    assert two.shape == one.shape and np.allclose(one, two, atol=1e-5)
+    corpus = write(tmp_path / "c.tsv", "id\ttext\n" + "".join(f"q{i}\t{t}\n" for i, t in enumerate(texts)))
+    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(tmp_path / "idx"), "--model",
+                                    str(tiny_bert), "--processes", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["count"] == 40

