@@ -502,7 +502,8 @@ def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, a
     from .utils import dir_lock
 
     read_corpus(corpus)  # validate before waiting for the lock or loading a model
-    Index.load(index_dir)  # an index is there (else nothing is created, not even the lock file)
+    if not (Path(index_dir) / "manifest.json").is_file():  # nothing is created, not even the lock file
+        raise SimpairError(f"{index_dir}: not a simpair index (no manifest.json)")
     with dir_lock(index_dir):  # a second `index add` waits here, then adds to what the first wrote
         idx = Index.load(index_dir)
         m = idx.manifest

@@ -268,3 +268,9 @@ def test_multi_process_encoding_equals_one_process(encoder: BiEncoder, tiny_bert
                                     str(tiny_bert), "--processes", "2", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["count"] == 40
+
+
+def test_add_to_a_missing_index_creates_nothing(corpus: Path, tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["index", "add", str(tmp_path / "nowhere" / "idx"), str(corpus)])
+    assert res.exit_code == 2 and "not a simpair index" in res.output
+    assert not (tmp_path / "nowhere").exists()
