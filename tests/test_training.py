@@ -236,3 +236,31 @@ def test_ddp_two_gloo_processes_match_one(tiny_bert: Path, tmp_path: Path, train
     # distributed sampler splits the shuffled order), so the losses agree only closely (seen 1e-4 and 0.012)
     assert a["train_loss"] == pytest.approx(b["train_loss"], abs=0.03)
     assert a["dev_metrics"]["roc_auc"] == pytest.approx(b["dev_metrics"]["roc_auc"], abs=0.03)
+
+
+def test_rdrop_and_label_smoothing_train_and_refuse_regression(tiny_bert: Path, tmp_path: Path, train_file: Path,
+                                                                dev_file: Path) -> None:
+    from simpair.training import _rdrop_trainer
+
+    meta = train(_cfg(tiny_bert, tmp_path / "rdrop", train_file, dev_file, max_steps=4, rdrop_alpha=1.0,
+                      label_smoothing=0.1), progress=False)
+    assert meta["global_step"] == 4 and meta["config"]["rdrop_alpha"] == 1.0 and np.isfinite(meta["train_loss"])
+    # the R-Drop loss: mean cross-entropy of two passes plus alpha times their symmetric KL
+    import torch
+    from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2).train()
+    trainer = _rdrop_trainer(Trainer, 0.0)(model=model, args=TrainingArguments(str(tmp_path / "t"), use_cpu=True,
+                                                                                report_to=[]))
+    batch = {"input_ids": torch.tensor([[2, 5, 6, 3], [2, 7, 8, 3]]), "attention_mask": torch.ones(2, 4, dtype=torch.long),
+             "labels": torch.tensor([0, 1])}
+    torch.manual_seed(0)
+    with_zero = trainer.compute_loss(model, dict(batch))
+    assert torch.isfinite(with_zero) and with_zero > 0
+    trainer_kl = _rdrop_trainer(Trainer, 10.0)(model=model, args=TrainingArguments(str(tmp_path / "t2"), use_cpu=True,
+                                                                                    report_to=[]))
+    torch.manual_seed(0)
+    assert trainer_kl.compute_loss(model, dict(batch)) > with_zero  # same dropout masks, plus a positive KL term
+    with pytest.raises(ConfigError, match="R-Drop"):
+        train(build_config({**_cfg(tiny_bert, tmp_path / "reg", train_file, dev_file).to_dict(), "task": "regression",
+                            "rdrop_alpha": 1.0}), progress=False)
