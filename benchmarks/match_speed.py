@@ -97,7 +97,8 @@ def main() -> int:
     probs, sec = timed(plain, args.repeats)
     results["plain transformers (fp32, file order)"] = {"pairs_per_second": len(pairs) / sec, "accuracy": accuracy(probs)}
 
-    for name, bf16 in (("simpair torch fp32 (length-sorted)", False), ("simpair torch bf16 (length-sorted)", True)):
+    for name, bf16 in (("simpair torch fp32 (length-sorted)", False),
+                       ("simpair torch bf16 (length-sorted)", True)):
         ce = CrossEncoder(args.model, max_length=args.max_length, bf16=bf16)
         probs, sec = timed(lambda ce=ce: ce.predict(pairs, batch_size=args.batch_size), args.repeats)
         results[name] = {"pairs_per_second": len(pairs) / sec, "accuracy": accuracy(probs)}

@@ -431,7 +431,8 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
 @click.argument("model")
 @click.option("--merge", is_flag=True, help="Fold a LoRA adapter into its base: a plain transformers directory.")
 @click.option("--delta-rank", type=int, default=None,
-              help="Write a fully fine-tuned model as a small LoRA adapter over --base, each weight change cut to this rank.")
+              help="Write a fully fine-tuned model as a small LoRA adapter over --base, each weight change "
+              "cut to this rank.")
 @click.option("--base", default="e5-small", show_default=True, help="The base of --delta-rank.")
 @click.option("--out", required=True, help="Directory to write.")
 @click.option("--json", "as_json", is_flag=True)
@@ -580,7 +581,8 @@ def _reranker(rerank: bool, rerank_model: str | None) -> str | None:
 @click.argument("index_dir")
 @click.argument("queries_file")
 @click.option("--rerank", is_flag=True, help="Also evaluate with the default matcher re-ranking the candidates.")
-@click.option("--rerank-model", default=None, help="Also evaluate with this cross-encoder re-ranking (implies --rerank).")
+@click.option("--rerank-model", default=None,
+              help="Also evaluate with this cross-encoder re-ranking (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True)
 @click.option("--limit", type=int, default=None, help="Evaluate the first N queries only.")
 @click.option("--json", "as_json", is_flag=True)
