@@ -37,11 +37,12 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     from .models import resolve
     from .models.load import sentence_transformer
     from .peft_methods import apply_method
-    from .training import (_checkpoint_dir, _last_checkpoint, _read, _versions, check_out_dir, data_record,
-                           process_rank, trainer_kwargs)
+    from .training import (_checkpoint_dir, _last_checkpoint, _read, _versions, check_deepspeed, check_out_dir,
+                           data_record, process_rank, trainer_kwargs)
 
     if not cfg.train or not cfg.out:
         raise ConfigError("train: --train and --out are required")
+    check_deepspeed(cfg.deepspeed)
     if cfg.method not in ("full", "freeze", "bitfit"):
         raise ConfigError(f"method {cfg.method!r}: the bi-encoder trains with full, freeze or bitfit; "
                           "lora/prompt/prefix are for the cross-encoder and classifiers")

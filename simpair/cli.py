@@ -499,12 +499,11 @@ def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, a
     from .bi_encoder import BiEncoder
     from .index import Index
 
-    from .index import read_corpus
+    from .index import manifest_path, read_corpus
     from .utils import dir_lock
 
     read_corpus(corpus)  # validate before waiting for the lock or loading a model
-    if not (Path(index_dir) / "manifest.json").is_file():  # nothing is created, not even the lock file
-        raise SimpairError(f"{index_dir}: not a simpair index (no manifest.json)")
+    manifest_path(index_dir)  # an index is there: else nothing is created, not even the lock file
     with dir_lock(index_dir):  # a second `index add` waits here, then adds to what the first wrote
         idx = Index.load(index_dir)
         m = idx.manifest

@@ -82,7 +82,7 @@ def lowrank_delta(model: str, base: str, rank: int, out: str | Path) -> dict[str
     config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=_LINEAR,
                         modules_to_save=list(_WHOLE), bias="all", task_type="SEQ_CLS")
     peft_model = get_peft_model(net, config)
-    kept = 0.0
+    kept, n_linear = 0.0, 0
     with torch.no_grad():
         for name, module in peft_model.named_modules():
             if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
@@ -91,6 +91,7 @@ def lowrank_delta(model: str, base: str, rank: int, out: str | Path) -> dict[str
                 delta = w_ft - module.base_layer.weight.double()
                 u, s, vh = torch.linalg.svd(delta, full_matrices=False)
                 kept += float((s[:rank] ** 2).sum() / (s**2).sum().clamp_min(1e-30))
+                n_linear += 1
                 module.lora_B["default"].weight.copy_((u[:, :rank] * s[:rank]).float())
                 module.lora_A["default"].weight.copy_(vh[:rank].float())
                 module.base_layer.bias.copy_(ft_sd[f"{key}.bias"])
@@ -98,7 +99,6 @@ def lowrank_delta(model: str, base: str, rank: int, out: str | Path) -> dict[str
                 key = name.split("base_model.model.", 1)[1]
                 module.modules_to_save["default"].load_state_dict(
                     {k[len(key) + 1:]: v for k, v in ft_sd.items() if k.startswith(key + ".")})
-    n_linear = sum(1 for _, m in peft_model.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A)
     meta = dict(meta, adapter=True, base_model=base, method=f"full fine-tuning, stored as a rank-{rank} delta",
                 delta={"rank": rank, "from": str(model), "energy_kept": round(kept / max(n_linear, 1), 4)})
     meta.pop("base_model_path", None)

@@ -161,9 +161,8 @@ class Index:
         if kind not in TYPES:
             raise SimpairError(f"index type {kind!r}: expected one of {', '.join(TYPES)}")
         entries = read_corpus(corpus)
-        texts = [e.text for e in entries]
-        vectors = (encoder.encode(texts, batch_size=batch_size, progress=progress, processes=processes)
-                   if processes > 1 else encoder.encode(texts, batch_size=batch_size, progress=progress))
+        vectors = encoder.encode([e.text for e in entries], batch_size=batch_size, progress=progress,
+                                 processes=processes)
         chosen = choose_type(len(entries)) if kind == "auto" else kind
         t0 = time.perf_counter()
         index, params = _make_faiss(chosen, encoder.dim, vectors)
@@ -232,10 +231,7 @@ class Index:
         import faiss
 
         p = Path(path)
-        manifest_file = p / "manifest.json"
-        if not manifest_file.is_file():
-            raise SimpairError(f"{p}: not a simpair index (no manifest.json)")
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        manifest = json.loads(manifest_path(p).read_text(encoding="utf-8"))
         for name, digest in manifest.get("files", {}).items():
             if not (p / name).is_file() or file_sha256(p / name) != digest:
                 raise SimpairError(f"{p}: {name} is missing or does not match its checksum; the index is damaged")
@@ -274,6 +270,14 @@ class Index:
 def _check_target(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
         raise SimpairError(f"{out}: exists and is not a simpair index; refusing to replace it")
+
+
+def manifest_path(index_dir: str | Path) -> Path:
+    """The manifest of an index directory; an error when there is none (not an index)."""
+    path = Path(index_dir) / "manifest.json"
+    if not path.is_file():
+        raise SimpairError(f"{index_dir}: not a simpair index (no manifest.json)")
+    return path
 
 
 def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: dict[str, Any]) -> dict[str, str]:

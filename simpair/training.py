@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import shutil
 import sys
@@ -138,7 +139,7 @@ def trainer_kwargs(cfg: TrainConfig, ckpt: Path, evaluate: bool, metric: str | N
         data_seed=cfg.seed,
         report_to=["tensorboard"],
         ddp_find_unused_parameters=False,  # every trainable parameter takes part in the forward pass
-        deepspeed=check_deepspeed(cfg.deepspeed),
+        deepspeed=cfg.deepspeed,  # checked by check_deepspeed before any data or model loads
     )
 
 
@@ -164,8 +165,6 @@ def check_deepspeed(path: str | None) -> str | None:
 def _mean_train_loss(trainer: Any, loss: float) -> float:
     """The mean training loss per example. Under DDP the Trainer scales each rank's loss by the number of
     processes (so that averaged gradients come out right) and reports that scaled sum; undo it."""
-    import os
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and getattr(trainer.args, "average_tokens_across_devices", False):
         return float(loss) / world
@@ -174,8 +173,6 @@ def _mean_train_loss(trainer: Any, loss: float) -> float:
 
 def process_rank() -> int:
     """This process's rank under torchrun / accelerate launch (0 when not distributed)."""
-    import os
-
     return int(os.environ.get("RANK", "0"))
 
 

@@ -64,6 +64,17 @@ def dev_file() -> Path:
     return DATA / "dev.tsv"
 
 
+def classify_cfg(model: Path, out: Path, method: str, **kw: object):
+    """A few steps of single-text classification on our own sentiment sample, with ``method``."""
+    from simpair.config import build_config
+
+    base = dict(model=str(model), train=str(DATA / "sentiment" / "train.tsv"), dev=str(DATA / "sentiment" / "dev.tsv"),
+                out=str(out), task="classify", method=method, max_steps=6, eval_steps=3, batch_size=8,
+                learning_rate=5e-3, max_length=48, bf16="no", logging_steps=2, label_names="negative,positive")
+    base.update(kw)
+    return build_config(base)
+
+
 def write(path: Path, text: str | bytes) -> Path:
     """Write a test input file (bytes as is, text as UTF-8)."""
     path.parent.mkdir(parents=True, exist_ok=True)

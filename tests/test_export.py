@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import DATA
+from conftest import DATA, classify_cfg
 
 from simpair.cli import main
 from simpair.config import build_config
@@ -17,14 +17,7 @@ from simpair.export import lowrank_delta, merge_adapter
 from simpair.models import load_classifier
 from simpair.training import train
 
-SENT = DATA / "sentiment"
 PAIRS = [("怎么开初婚未育证明", "初婚未育证明怎么开"), ("今天天气怎么样", "手机怎么充电"), ("很好", "不好")]
-
-
-def _classify_cfg(model: Path, out: Path, method: str):
-    return build_config(dict(model=str(model), train=str(SENT / "train.tsv"), dev=str(SENT / "dev.tsv"),
-                             out=str(out), task="classify", method=method, max_steps=6, eval_steps=3, batch_size=8,
-                             learning_rate=5e-3, max_length=48, bf16="no", label_names="negative,positive"))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +34,7 @@ def test_export_merge_writes_a_plain_model(tiny_bert: Path, tmp_path: Path) -> N
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     out = tmp_path / "lora"
-    train(_classify_cfg(tiny_bert, out, "lora"), progress=False)
+    train(classify_cfg(tiny_bert, out, "lora"), progress=False)
     merge_adapter(str(out), tmp_path / "merged")
     plain = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "merged")).eval()
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "merged"))
@@ -50,7 +43,7 @@ def test_export_merge_writes_a_plain_model(tiny_bert: Path, tmp_path: Path) -> N
     with torch.inference_mode():
         assert torch.allclose(plain(**enc).logits, merged(**enc).logits, atol=1e-5)
     assert plain.config.id2label == {0: "negative", 1: "positive"}
-    train(_classify_cfg(tiny_bert, tmp_path / "prompt", "prompt"), progress=False)
+    train(classify_cfg(tiny_bert, tmp_path / "prompt", "prompt"), progress=False)
     with pytest.raises(SimpairError, match="only LoRA"):
         merge_adapter(str(tmp_path / "prompt"), tmp_path / "m2")
 
@@ -86,7 +79,7 @@ def test_lowrank_delta_cuts_each_change_to_its_rank(full_pair_model: Path, tiny_
 
 
 def test_lowrank_delta_refusals(full_pair_model: Path, tiny_bert: Path, tmp_path: Path) -> None:
-    train(_classify_cfg(tiny_bert, tmp_path / "lora", "lora"), progress=False)
+    train(classify_cfg(tiny_bert, tmp_path / "lora", "lora"), progress=False)
     with pytest.raises(SimpairError, match="already an adapter"):
         lowrank_delta(str(tmp_path / "lora"), str(tiny_bert), 4, tmp_path / "d1")
     unfrozen = tmp_path / "unfrozen"

@@ -148,7 +148,7 @@ def _big_corpus(path: Path, prefix: str, n: int) -> Path:
                                                 for i in range(n)))
 
 
-def _index_dirs(root: Path, name: str) -> list[str]:
+def _index_dirs(root: Path) -> list[str]:
     """Directories that could be taken for the index: only the index itself (hidden temporaries aside)."""
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -166,7 +166,7 @@ def test_index_helpers_are_atomic_and_locked(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
         (tmp / "f").write_text("half")
         raise RuntimeError("crash while writing")
-    assert (target / "f").read_text() == "one" and _index_dirs(tmp_path, "d") == ["d"]
+    assert (target / "f").read_text() == "one" and _index_dirs(tmp_path) == ["d"]
     with atomic_dir(target) as tmp:
         (tmp / "f").write_text("two")
     assert (target / "f").read_text() == "two"
@@ -180,41 +180,55 @@ def test_index_helpers_are_atomic_and_locked(tmp_path: Path) -> None:
         assert proc.wait(timeout=30) == 0  # it let go: its sleep is over
 
 
-@pytest.mark.slow
-def test_kill_9_during_index_add_keeps_the_previous_index(tiny_bert: Path, corpus: Path, tmp_path: Path) -> None:
+def _built_index(tiny_bert: Path, corpus: Path, tmp_path: Path) -> Path:
+    idx = tmp_path / "idx"
+    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(idx), "--model", str(tiny_bert)])
+    assert res.exit_code == 0, res.output
+    return idx
+
+
+def _kill(args: list[str], tmp_path: Path, delay: float | None = None) -> int:
+    """Run ``simpair ARGS`` and SIGKILL it after ``delay`` seconds, or (None) as soon as its new index
+    directory is being written; its exit status."""
     import signal
     import subprocess
     import time
 
-    idx = tmp_path / "idx"
-    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(idx), "--model", str(tiny_bert)])
-    assert res.exit_code == 0, res.output
-    big = _big_corpus(tmp_path / "big.tsv", "b", 4000)
-    # first a kill while the new index is being written (its temporary directory exists), then at set times
-    proc = subprocess.Popen(_cli("index", "add", str(idx), str(big), "--on-duplicate", "skip", "--json"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while proc.poll() is None and not list(tmp_path.glob(".idx.tmp-*")):
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the add finished before its write could be interrupted"
-    assert len(Index.load(idx)) in (6, 4006) and _index_dirs(tmp_path, "idx") == ["idx"]
-    outcomes = []
-    for delay in (3.0, 4.0, 5.0, 6.0, 7.0, 8.0):
-        proc = subprocess.Popen(_cli("index", "add", str(idx), str(big), "--on-duplicate", "skip", "--json"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if delay is None:
+        while proc.poll() is None and not list(tmp_path.glob(".idx.tmp-*")):
+            time.sleep(0.002)
+    else:
         time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        loaded = Index.load(idx)  # complete and consistent: checksums and row counts verified
-        assert len(loaded) in (6, 4006), len(loaded)
-        assert _index_dirs(tmp_path, "idx") == ["idx"]
-        outcomes.append(len(loaded))
-        if len(loaded) == 4006:
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+def _assert_intact(idx: Path, sizes: tuple[int, int]) -> int:
+    """The index loads (checksums and row counts verified) with its old or its complete new content."""
+    n = len(Index.load(idx))
+    assert n in sizes, n
+    assert _index_dirs(idx.parent) == [idx.name]
+    return n
+
+
+@pytest.mark.slow
+def test_kill_9_during_index_add_keeps_the_previous_index(tiny_bert: Path, corpus: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    idx = _built_index(tiny_bert, corpus, tmp_path)
+    add = ["index", "add", str(idx), str(_big_corpus(tmp_path / "big.tsv", "b", 4000)), "--on-duplicate", "skip",
+           "--json"]
+    # first a kill while the new index is being written (its temporary directory exists), then at set times
+    assert _kill(add, tmp_path) == -signal.SIGKILL, "the add finished before its write could be interrupted"
+    _assert_intact(idx, (6, 4006))
+    for delay in (3.0, 4.0, 5.0, 6.0, 7.0, 8.0):
+        _kill(add, tmp_path, delay)
+        if _assert_intact(idx, (6, 4006)) == 4006:
             break
     # whatever the kills left behind, a later add completes
-    proc = subprocess.run(_cli("index", "add", str(idx), str(big), "--on-duplicate", "skip", "--json"),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(_cli(*add), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert len(Index.load(idx)) == 4006
 
@@ -222,38 +236,22 @@ def test_kill_9_during_index_add_keeps_the_previous_index(tiny_bert: Path, corpu
 @pytest.mark.slow
 def test_kill_9_during_index_build_keeps_the_previous_index(tiny_bert: Path, corpus: Path, tmp_path: Path) -> None:
     import signal
-    import subprocess
-    import time
 
-    idx = tmp_path / "idx"
-    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(idx), "--model", str(tiny_bert)])
-    assert res.exit_code == 0, res.output
-    big = _big_corpus(tmp_path / "big.tsv", "b", 4000)
-    proc = subprocess.Popen(_cli("index", "build", str(big), "--out", str(idx), "--model", str(tiny_bert)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while proc.poll() is None and not list(tmp_path.glob(".idx.tmp-*")):
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the build finished before its write could be interrupted"
-    assert len(Index.load(idx)) in (6, 4000) and _index_dirs(tmp_path, "idx") == ["idx"]
+    idx = _built_index(tiny_bert, corpus, tmp_path)
+    build = ["index", "build", str(_big_corpus(tmp_path / "big.tsv", "b", 4000)), "--out", str(idx), "--model",
+             str(tiny_bert)]
+    assert _kill(build, tmp_path) == -signal.SIGKILL, "the build finished before its write could be interrupted"
+    _assert_intact(idx, (6, 4000))
     for delay in (3.0, 4.5, 6.0):
-        proc = subprocess.Popen(_cli("index", "build", str(big), "--out", str(idx), "--model", str(tiny_bert)),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert len(Index.load(idx)) in (6, 4000)
-        assert _index_dirs(tmp_path, "idx") == ["idx"]
+        _kill(build, tmp_path, delay)
+        _assert_intact(idx, (6, 4000))
 
 
 @pytest.mark.slow
 def test_two_writers_take_turns(tiny_bert: Path, corpus: Path, tmp_path: Path) -> None:
     import subprocess
 
-    idx = tmp_path / "idx"
-    res = CliRunner().invoke(main, ["index", "build", str(corpus), "--out", str(idx), "--model", str(tiny_bert)])
-    assert res.exit_code == 0, res.output
+    idx = _built_index(tiny_bert, corpus, tmp_path)
     a = _big_corpus(tmp_path / "a.tsv", "a", 1500)
     b = _big_corpus(tmp_path / "b.tsv", "b", 1500)
     procs = [subprocess.Popen(_cli("index", "add", str(idx), str(c), "--json"), stdout=subprocess.PIPE,

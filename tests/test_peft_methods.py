@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import DATA
+from conftest import DATA, classify_cfg
 
 from simpair.config import build_config
 from simpair.errors import ConfigError
@@ -16,14 +16,6 @@ from simpair.training import train
 
 SENT = DATA / "sentiment"
 HEAD = ("classifier", "pooler")
-
-
-def _classify_cfg(model: Path, out: Path, method: str, **kw: object):
-    base = dict(model=str(model), train=str(SENT / "train.tsv"), dev=str(SENT / "dev.tsv"), out=str(out),
-                task="classify", method=method, max_steps=6, eval_steps=3, batch_size=8, learning_rate=5e-3,
-                max_length=48, bf16="no", logging_steps=2, label_names="negative,positive")
-    base.update(kw)
-    return build_config(base)
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -43,7 +35,7 @@ def _changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) ->
 @pytest.mark.parametrize(("method", "extra"), [("full", {}), ("freeze", {"freeze_layers": 1}), ("bitfit", {})])
 def test_full_model_methods_change_only_their_parameters(method: str, extra: dict, tiny_bert: Path,
                                                          tmp_path: Path) -> None:
-    meta = train(_classify_cfg(tiny_bert, tmp_path / method, method, freeze_embeddings="yes", **extra),
+    meta = train(classify_cfg(tiny_bert, tmp_path / method, method, freeze_embeddings="yes", **extra),
                  progress=False)
     model, _, saved, _ = load_classifier(tmp_path / method)
     changed = _changed(_base_weights(tiny_bert), _weights(model))
@@ -61,7 +53,7 @@ def test_full_model_methods_change_only_their_parameters(method: str, extra: dic
 
 def test_lora_changes_only_target_modules_and_saves_small(tiny_bert: Path, tmp_path: Path) -> None:
     out = tmp_path / "lora"
-    meta = train(_classify_cfg(tiny_bert, out, "lora", lora_r=4), progress=False)
+    meta = train(classify_cfg(tiny_bert, out, "lora", lora_r=4), progress=False)
     assert (out / "adapter_model.safetensors").is_file() and not (out / "model.safetensors").exists()
     assert not (out / "tokenizer.json").exists(), "the adapter loads its tokenizer from the base"
     cfg = json.loads((out / "adapter_config.json").read_text())
@@ -80,7 +72,7 @@ def test_merge_equals_unmerged_and_reload_reproduces_dev_metrics(tiny_bert: Path
     from simpair.texts import read_texts
 
     out = tmp_path / "lora"
-    meta = train(_classify_cfg(tiny_bert, out, "lora"), progress=False)
+    meta = train(classify_cfg(tiny_bert, out, "lora"), progress=False)
     merged, tok, _, _ = load_classifier(out, merge=True)
     unmerged, _, _, _ = load_classifier(out, merge=False)
     dev = read_texts(SENT / "dev.tsv")
@@ -100,7 +92,7 @@ def test_prompt_and_prefix_adapters_hold_only_prompt_and_head(method: str, tiny_
     from safetensors import safe_open
 
     out = tmp_path / method
-    meta = train(_classify_cfg(tiny_bert, out, method, num_virtual_tokens=5), progress=False)
+    meta = train(classify_cfg(tiny_bert, out, method, num_virtual_tokens=5), progress=False)
     with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert keys and all("prompt_embeddings" in k or any(h in k for h in HEAD) for k in keys)
@@ -129,5 +121,5 @@ def test_lora_on_pairs_and_on_ernie(tiny_bert: Path, tiny_ernie: Path, tmp_path:
 
 def test_bad_lora_target_is_a_config_error(tiny_bert: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="lora_target_modules"):
-        train(_classify_cfg(tiny_bert, tmp_path / "x", "lora", lora_target_modules="q_proj"), progress=False)
+        train(classify_cfg(tiny_bert, tmp_path / "x", "lora", lora_target_modules="q_proj"), progress=False)
     assert not (tmp_path / "x").exists()
