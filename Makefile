@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test clean matcher
+.PHONY: install demo test fuzz clean matcher
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The readers' property tests with FUZZ_EXAMPLES fresh random examples each (the test run uses 60 fixed ones).
+FUZZ_EXAMPLES ?= 5000
+fuzz: install
+	SIMPAIR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_readers_properties.py
 
 # The bundled matcher (simpair/bundled/matcher), from scratch: three passes over full LCQMC from ../shared
 # (~2 hours on 2 cores), a rank-$(MATCHER_RANK) delta over e5-small, then bundling with its card.

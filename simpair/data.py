@@ -203,13 +203,18 @@ def _parse_label(raw: str, task: str, score_range: tuple[float, float]) -> tuple
     return value, None
 
 
-def _rows_delimited(lines: list[tuple[int, str]], fmt: str) -> Iterator[tuple[int, list[str]]]:
+def _rows_delimited(lines: list[tuple[int, str]], fmt: str, path: str) -> Iterator[tuple[int, list[str]]]:
     if fmt == "csv":
         # csv needs the text back to handle quoted newlines; keep line numbers of row starts.
         text = "\n".join(t for _, t in lines)
         reader = csv.reader(io.StringIO(text))
-        for row in reader:
-            yield reader.line_num, row
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:  # e.g. a bare carriage return inside a line
+            why = "a carriage return inside a line" if "new-line" in str(exc) else str(exc)
+            raise InputError(path, reader.line_num, f"not valid CSV ({why}); expected comma-separated rows, "
+                                                    "one a line") from exc
     else:
         for number, text in lines:
             yield number, text.split("\t")
@@ -255,7 +260,9 @@ def read_pairs(
 
 
 def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors) -> str:
-    rows = list(_rows_delimited(lines, fmt))
+    rows = list(_rows_delimited(lines, fmt, errors.path))
+    if not rows:
+        return task  # nothing parsed: reported as "no pairs found"
     first = rows[0][1]
     if fmt == "sts":
         ia, ib, il = (cols.text_a if cols.text_a is not None else 5,
