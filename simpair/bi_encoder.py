@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 
 from .models import resolve
+from .models.load import sentence_transformer
+from .runtime import (OnnxModel, bf16_autocast, choose_backend, length_sorted_batches, quantize_int8,
+                      resolve_precision, set_threads, use_bf16)
 from .utils import atomic_write_text, simpair_home
 
 
@@ -65,20 +68,35 @@ class BiEncoder:
     (1, 384)
     """
 
-    def __init__(self, model: str = "e5-small", prefix: str | None = None, bf16: str | bool = "auto",
-                 max_length: int | None = None) -> None:
-        from .cross_encoder import use_bf16
-        from .models.load import sentence_transformer
-
+    def __init__(self, model: str = "e5-small", prefix: str | None = None, bf16: str | bool | None = None,
+                 max_length: int | None = None, backend: str = "auto", precision: str = "auto",
+                 threads: int | None = None) -> None:
+        """``backend``/``precision`` as for :class:`~simpair.cross_encoder.CrossEncoder`: ``auto`` runs an
+        ONNX export (``simpair export MODEL --onnx``) when there is one, else torch in bf16 where it pays."""
         self.name = model
         self.path = resolve(model)
-        self.model = sentence_transformer(self.path)
-        if max_length:
-            self.model.max_seq_length = max_length
+        if bf16 not in (None, "auto") and precision == "auto":
+            precision = "bf16" if use_bf16(bf16) else "fp32"
+        self.backend, onnx_file = choose_backend(backend, self.path, precision)
+        self.precision = resolve_precision(precision)
         self.prefix = default_prefix(model, self.path) if prefix is None else prefix
-        self.bf16 = use_bf16(bf16)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        self.model: Any = None
+        self.onnx: OnnxModel | None = None
+        if self.backend == "onnx":
+            self.onnx = OnnxModel(onnx_file, max_length=max_length, threads=threads)
+            self.precision = self.onnx.precision
+            self.dim = int(self.onnx.run(["dimension"])[0].shape[-1])
+        else:
+            set_threads(threads)
+            self.model = sentence_transformer(self.path)
+            if max_length:
+                self.model.max_seq_length = max_length
+            if self.precision == "int8":
+                quantize_int8(self.model)
+            get_dim = getattr(self.model, "get_embedding_dimension", None) or \
+                self.model.get_sentence_embedding_dimension
+            self.dim = int(get_dim())
+        self.bf16 = self.precision == "bf16"
         self._fingerprint: str | None = None
 
     @property
@@ -95,13 +113,13 @@ class BiEncoder:
         ``processes > 1`` spreads the texts over that many worker processes (sentence-transformers'
         multi-process pool): for large corpora on machines with many cores; each worker computes in fp32.
         """
-        import torch
-
-        from .cross_encoder import bf16_autocast
-
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         items = [self.prefix + t for t in texts]
+        if self.onnx is not None:
+            return self._encode_onnx(items, batch_size, progress)
+        import torch
+
         if processes > 1:
             pool = self.model.start_multi_process_pool(target_devices=["cpu"] * processes)
             try:
@@ -114,6 +132,25 @@ class BiEncoder:
             emb = self.model.encode(items, batch_size=batch_size, normalize_embeddings=True,
                                     show_progress_bar=progress, convert_to_numpy=True)
         return np.ascontiguousarray(emb, dtype=np.float32)
+
+    def _encode_onnx(self, items: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        """Length-sorted batches through ONNX Runtime, pooled as the model's modules say, L2-normalised."""
+        assert self.onnx is not None
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        batches = length_sorted_batches([len(t) for t in items], batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="encoding", unit="batch")
+        for idx in batches:
+            states, mask = self.onnx.run([items[i] for i in idx])
+            if self.onnx.meta.get("pooling") == "cls":
+                emb = states[:, 0]
+            else:
+                m = mask[..., None].astype(np.float32)
+                emb = (states * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            out[idx] = emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.name, "model_path": str(self.path), "fingerprint": self.fingerprint,

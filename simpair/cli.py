@@ -31,13 +31,15 @@ def _setup_env() -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
-    try:
+    # transformers' notes and progress bars off, by environment: importing transformers here would cost
+    # every command ~0.7 s, and `match` on the ONNX backend never imports it
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already imported (the Python API, tests): too late for the variables
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 class _Group(click.Group):
@@ -231,6 +233,17 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
 # --------------------------------------------------------------------------- eval
 
 
+def _runtime_options(fn: Any) -> Any:
+    """--backend / --precision / --threads: how inference runs (see simpair.runtime)."""
+    fn = click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all).")(fn)
+    fn = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto",
+                      show_default=True, help="auto: an ONNX export's fp32, else bf16 where the CPU has it, "
+                      "else fp32; int8: dynamic quantisation (slightly different scores).")(fn)
+    return click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
+                        show_default=True, help="auto: the model's ONNX export (simpair export --onnx) when "
+                        "there is one, else torch.")(fn)
+
+
 @main.command(name="eval")
 @click.argument("model")
 @click.argument("data")
@@ -240,9 +253,10 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
 @click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
 @click.option("--batch-size", type=int, default=64)
 @click.option("--report", "report_dir", type=str, default=None, help="Write metrics.json and PNG plots here.")
+@_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None, symmetric: bool, batch_size: int,
-             report_dir: str | None, as_json: bool) -> None:
+             report_dir: str | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Metrics of MODEL on the labelled pairs (or, for a classifier, labelled texts) in DATA."""
     from .evaluation import evaluate_file, evaluate_texts
     from .models import read_meta, resolve
@@ -261,7 +275,8 @@ def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None
         _emit(result, as_json, render_texts)
         return
     result = evaluate_file(model, data, fmt=fmt, task=task, threshold=threshold, symmetric=symmetric,
-                           batch_size=batch_size, report_dir=report_dir)
+                           batch_size=batch_size, report_dir=report_dir, backend=backend, precision=precision,
+                           threads=threads)
 
     def render(r: dict[str, Any]) -> None:
         rows = [(k, v) for k, v in r["metrics"].items() if v is not None]
@@ -281,9 +296,10 @@ def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None
 @click.option("--file", "file_", type=str, default=None, help="Score every pair in this file (any supported format).")
 @click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
 @click.option("--batch-size", type=int, default=64)
+@_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetric: bool, batch_size: int,
-          as_json: bool) -> None:
+          backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Are two questions the same? 'simpair match "q1" "q2"', or --file pairs.tsv."""
     from .cross_encoder import CrossEncoder, default_model
 
@@ -295,7 +311,7 @@ def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetri
     if name is None:
         raise SimpairError("match: no model; train one (simpair train --config configs/quick.yaml), "
                            "pass --model DIR or set SIMPAIR_MODEL")
-    ce = CrossEncoder(name)
+    ce = CrossEncoder(name, backend=backend, precision=precision, threads=threads)
     if not ce.trained:
         click.echo(f"warning: {name} has no simpair.json: its classification head may be untrained", err=True)
     if file_ is None:
@@ -411,8 +427,10 @@ def _read_lines(path: str) -> list[str]:
 @click.option("--no-batching", is_flag=True, help="Score each request alone (for comparison).")
 @click.option("--max-texts", default=64, show_default=True, type=int, help="Most pairs/texts in one request.")
 @click.option("--max-chars", default=1000, show_default=True, type=int, help="Most characters in one text.")
+@_runtime_options
 def serve(model: str | None, index_dir: str | None, sentiment_model: str | None, no_sentiment: bool, host: str,
-          port: int, batch_window_ms: float, max_batch: int, no_batching: bool, max_texts: int, max_chars: int) -> None:
+          port: int, batch_window_ms: float, max_batch: int, no_batching: bool, max_texts: int, max_chars: int,
+          backend: str, precision: str, threads: int | None) -> None:
     """HTTP API (POST /match /search /sentiment, GET /healthz /info /docs) and a web page at /."""
     from .serve import Limits, serve as run_server
 
@@ -421,7 +439,8 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
     click.echo(f"loading models; then serving on http://{host}:{port}/ (docs at /docs)", err=True)
     run_server(host=host, port=port, model=model, index=index_dir, sentiment_model=sentiment_model,
                load_sentiment=not no_sentiment, batching=not no_batching, window_ms=batch_window_ms,
-               max_batch=max_batch, limits=Limits(max_texts=max_texts, max_chars=max_chars))
+               max_batch=max_batch, limits=Limits(max_texts=max_texts, max_chars=max_chars), backend=backend,
+               precision=precision, threads=threads)
 
 
 # --------------------------------------------------------------------------- export
@@ -434,15 +453,29 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
               help="Write a fully fine-tuned model as a small LoRA adapter over --base, each weight change "
               "cut to this rank.")
 @click.option("--base", default="e5-small", show_default=True, help="The base of --delta-rank.")
-@click.option("--out", required=True, help="Directory to write.")
+@click.option("--onnx", is_flag=True, help="Export to ONNX (onnx/ beside MODEL; bundled models: the cache), "
+              "checked against torch; match/search/eval/serve then use it.")
+@click.option("--int8", is_flag=True, help="With --onnx: also a dynamically quantised int8 graph.")
+@click.option("--out", default=None, help="Directory to write (--merge, --delta-rank).")
 @click.option("--json", "as_json", is_flag=True)
-def export(model: str, merge: bool, delta_rank: int | None, base: str, out: str, as_json: bool) -> None:
-    """Write MODEL in another form: merged into a plain transformers model, or as a compact delta."""
-    from .export import lowrank_delta, merge_adapter
+def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: bool, int8: bool, out: str | None,
+           as_json: bool) -> None:
+    """Write MODEL in another form: merged into a plain transformers model, a compact delta, or ONNX."""
+    from .export import export_onnx, lowrank_delta, merge_adapter
     from .utils import human_size
 
-    if merge == (delta_rank is not None):
-        raise click.UsageError("choose one of --merge and --delta-rank R")
+    if int8 and not onnx:
+        raise click.UsageError("--int8 goes with --onnx")
+    if (merge, delta_rank is not None, onnx).count(True) != 1:
+        raise click.UsageError("choose one of --merge, --delta-rank R and --onnx")
+    if onnx:
+        result = export_onnx(model, int8=int8)
+        _emit(result, as_json, lambda r: click.echo(f"wrote {', '.join(r['files'].values())} "
+                                                    f"({human_size(r['saved_bytes'])}); max |onnx - torch| "
+                                                    f"{r['max_abs_diff_vs_torch']}"))
+        return
+    if out is None:
+        raise click.UsageError("--merge and --delta-rank need --out DIR")
     result = merge_adapter(model, out) if merge else lowrank_delta(model, base, delta_rank, out)
     _emit(result, as_json, lambda r: click.echo(f"wrote {r['out']} ({human_size(r['saved_bytes'])})"))
 
@@ -534,9 +567,10 @@ def index_info(index_dir: str, as_json: bool) -> None:
 @click.option("--rerank-model", default=None, help="Re-rank with this cross-encoder (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True, help="Candidates re-ranked per query.")
 @click.option("--queries", "queries_file", default=None, help="A file of queries, one a line.")
+@_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model: str | None, candidates: int,
-           queries_file: str | None, as_json: bool) -> None:
+           queries_file: str | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Find the stored questions closest to QUERY (or to each line of --queries)."""
     from .data import _decode_lines
     from .search import Searcher
@@ -545,7 +579,8 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
         raise click.UsageError("give a QUERY or --queries FILE")
     queries = [query] if query is not None else [t.split("\t")[0] for _, t in _decode_lines(Path(queries_file))
                                                    if t.strip()]
-    searcher = Searcher(index_dir, reranker=_reranker(rerank, rerank_model))
+    searcher = Searcher(index_dir, reranker=_reranker(rerank, rerank_model), backend=backend, precision=precision,
+                        threads=threads)
     t0 = time.perf_counter()
     results = searcher.search_batch(queries, k=k, candidates=candidates)
     seconds = time.perf_counter() - t0
@@ -584,14 +619,16 @@ def _reranker(rerank: bool, rerank_model: str | None) -> str | None:
               help="Also evaluate with this cross-encoder re-ranking (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True)
 @click.option("--limit", type=int, default=None, help="Evaluate the first N queries only.")
+@_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def eval_retrieval(index_dir: str, queries_file: str, rerank: bool, rerank_model: str | None, candidates: int,
-                   limit: int | None, as_json: bool) -> None:
+                   limit: int | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Recall@1/5/10, MRR@10, nDCG@10 of INDEX_DIR on QUERIES_FILE (query<TAB>relevant_ids)."""
     from .cross_encoder import CrossEncoder
     from .search import Searcher, ann_recall_vs_exact, evaluate_retrieval, read_queries
 
-    searcher = Searcher(index_dir)
+    run = {"backend": backend, "precision": precision, "threads": threads}
+    searcher = Searcher(index_dir, **run)
     report: dict[str, Any] = {"bi_encoder": evaluate_retrieval(searcher, queries_file, candidates=candidates,
                                                                limit=limit)}
     if searcher.index.kind != "flat":
@@ -599,7 +636,7 @@ def eval_retrieval(index_dir: str, queries_file: str, rerank: bool, rerank_model
         report["ann_recall@10_vs_exact"] = ann_recall_vs_exact(searcher.index, searcher.encoder, queries)
     reranker = _reranker(rerank, rerank_model)
     if reranker:
-        searcher.reranker = CrossEncoder(reranker)
+        searcher.reranker = CrossEncoder(reranker, **run)
         report["reranked"] = evaluate_retrieval(searcher, queries_file, candidates=candidates, limit=limit)
 
     def render(r: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ maximum length, the task and dev metrics.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -17,36 +16,14 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelNotFoundError, SimpairError
-from .models import META_FILE, load_classifier, read_meta
+from .models import META_FILE, load_classifier, read_meta, resolve
 from .models.resolve import bundled_dir
-from .utils import simpair_home
+from .runtime import (OnnxModel, bf16_autocast, bf16_supported, choose_backend, find_onnx, length_sorted_batches,
+                      onnx_dir, quantize_int8, resolve_precision, set_threads, use_bf16)
+from .utils import dir_lock, simpair_home
 
-__all__ = ["META_FILE", "CrossEncoder", "default_model", "read_meta"]
-
-
-def bf16_supported() -> bool:
-    """True on CPUs with native bf16 (AVX-512 BF16 or AMX), where autocast pays off."""
-    import torch
-
-    checker = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool((checker and checker()) or (amx and amx()))
-
-
-def use_bf16(setting: str | bool | None) -> bool:
-    """Resolve an ``auto|yes|no`` bf16 setting against this CPU."""
-    if setting in (True, "yes", "true", "1"):
-        return True
-    if setting in (False, "no", "false", "0"):
-        return False
-    return bf16_supported()
-
-
-def bf16_autocast(enabled: bool) -> Any:
-    """``torch.autocast`` to bf16 on the CPU when ``enabled``, else a context that does nothing."""
-    import torch
-
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+__all__ = ["META_FILE", "CrossEncoder", "bf16_autocast", "bf16_supported", "default_model", "length_sorted_batches",
+           "read_meta", "use_bf16"]
 
 
 def last_trained_file() -> Path:
@@ -75,10 +52,27 @@ def default_model() -> str | None:
     return "matcher"
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Index batches over items sorted by length (longest first): less padding per batch."""
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+def prepare_bundled(path: Path) -> None:
+    """Export a bundled matcher to ONNX in the cache on its first use (once, ~40 s): every later start
+    then loads the fp32 graph (same scores as torch fp32) in about a second instead of importing torch,
+    loading the base and merging the adapter (~6 s). Set SIMPAIR_NO_AUTO_ONNX=1 to skip."""
+    if os.environ.get("SIMPAIR_NO_AUTO_ONNX", "").lower() in ("1", "true", "yes"):
+        return
+    if Path(__file__).resolve().parent / "bundled" not in path.resolve().parents or find_onnx(path) is not None:
+        return
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return
+    import logging
+
+    from .export import export_onnx
+
+    logging.getLogger("simpair").info("preparing the bundled matcher for fast starts (once): ONNX export "
+                                      "into %s", simpair_home())
+    with dir_lock(onnx_dir(path)):  # two first runs at once: one exports, the other then finds it
+        if find_onnx(path) is None:
+            export_onnx(str(path))
 
 
 class CrossEncoder:
@@ -89,49 +83,77 @@ class CrossEncoder:
     {'probability': 0.97, 'same': True, 'threshold': 0.43, ...}
     """
 
-    def __init__(self, model: str, max_length: int | None = None, bf16: str | bool = "auto",
-                 threads: int | None = None) -> None:
-        import torch
-
-        if threads:
-            torch.set_num_threads(int(threads))
+    def __init__(self, model: str, max_length: int | None = None, bf16: str | bool | None = None,
+                 threads: int | None = None, backend: str = "auto", precision: str = "auto") -> None:
+        """``backend``: ``torch``, ``onnx`` (an export made by ``simpair export --onnx``) or ``auto`` (the
+        export when there is one for the precision); ``precision``: ``fp32``, ``bf16`` (torch), ``int8``
+        or ``auto`` (bf16 where the CPU has it). ``bf16`` (``auto|yes|no``) is the older switch."""
         self.name = model
-        self.model, self.tokenizer, self.meta, path = load_classifier(model)
+        path = Path(resolve(model))
         self.path = str(path)
+        self.meta = read_meta(path)
         if self.meta.get("kind") == "bi-encoder":
             raise SimpairError(f"{model}: is a bi-encoder (retrieval model); use it with 'simpair index build "
                                f"--model {model}', and a cross-encoder for match/eval/--rerank")
         if self.meta.get("task") == "classify":
             raise SimpairError(f"{model}: is a single-text classifier; use it with 'simpair sentiment --model "
                                f"{model}', and a pair model for match/eval/--rerank")
-        self.num_labels = int(self.model.config.num_labels)
+        if bf16 not in (None, "auto") and precision == "auto":  # the older switch: yes/no pins torch bf16/fp32
+            precision = "bf16" if use_bf16(bf16) else "fp32"
+        if backend == "auto" and precision == "auto":
+            prepare_bundled(path)
+        self.backend, onnx_file = choose_backend(backend, path, precision)
+        self.precision = resolve_precision(precision)
+        self.max_length = int(max_length or self.meta.get("max_length") or 128)
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.onnx: OnnxModel | None = None
+        if self.backend == "onnx":
+            self.onnx = OnnxModel(onnx_file, max_length=self.max_length, threads=threads)
+            self.precision = self.onnx.precision
+            self.num_labels = int(self.onnx.session.get_outputs()[0].shape[-1])
+        else:
+            set_threads(threads)
+            self.model, self.tokenizer, self.meta, _ = load_classifier(model)
+            if self.precision == "int8":
+                quantize_int8(self.model)
+            self.num_labels = int(self.model.config.num_labels)
+        self.bf16 = self.precision == "bf16"
         self.task = self.meta.get("task") or ("regression" if self.num_labels == 1 else "classification")
         self.threshold = float(self.meta.get("threshold", 0.5))
-        self.max_length = int(max_length or self.meta.get("max_length") or 128)
         self.score_scale = float(self.meta.get("score_scale", 1.0))
-        self.bf16 = use_bf16(bf16)
 
     @property
     def trained(self) -> bool:
         """False for a base encoder whose classification head is still random."""
         return bool(self.meta)
 
-    def _scores(self, logits: Any) -> np.ndarray:
-        import torch
-
-        logits = logits.float()
+    def _scores(self, logits: np.ndarray) -> np.ndarray:
+        logits = np.asarray(logits, dtype=np.float32)
         if self.num_labels == 1:
             out = logits[:, 0]
-            out = out * self.score_scale if self.task == "regression" else torch.sigmoid(out)
-        else:
-            out = torch.softmax(logits, dim=-1)[:, 1]
-        return out.numpy()
+            return out * self.score_scale if self.task == "regression" else 1.0 / (1.0 + np.exp(-out.clip(-60, 60)))
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True))[:, 1]
+
+    def logits(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
+        """The model's raw output for one batch (no sorting): float32 ``[batch, num_labels]``."""
+        if self.onnx is not None:
+            return self.onnx.run(texts_a, texts_b)[0]
+        import torch
+
+        enc = self.tokenizer(list(texts_a), list(texts_b), truncation=True, max_length=self.max_length,
+                             padding=True, return_tensors="pt")
+        with torch.inference_mode(), bf16_autocast(self.bf16):
+            return self.model(**enc).logits.float().numpy()
 
     def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int = 64, symmetric: bool = False,
                 progress: bool = False) -> np.ndarray:
-        """Probability of "same" (or the score, for regression) for each pair, in input order."""
-        import torch
+        """Probability of "same" (or the score, for regression) for each pair, in input order.
 
+        Pairs are scored in batches of similar length (longest first: little padding), and each score is
+        written back at its pair's position.
+        """
         pairs = list(pairs)
         if symmetric:
             fwd = self.predict(pairs, batch_size)
@@ -145,13 +167,8 @@ class CrossEncoder:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="scoring", unit="batch")
-        with torch.inference_mode(), bf16_autocast(self.bf16):
-            for idx in batches:
-                enc = self.tokenizer(
-                    [pairs[i][0] for i in idx], [pairs[i][1] for i in idx],
-                    truncation=True, max_length=self.max_length, padding=True, return_tensors="pt",
-                )
-                out[idx] = self._scores(self.model(**enc).logits)
+        for idx in batches:
+            out[idx] = self._scores(self.logits([pairs[i][0] for i in idx], [pairs[i][1] for i in idx]))
         return out
 
     def match(self, text_a: str, text_b: str, symmetric: bool = False) -> dict[str, Any]:
@@ -164,7 +181,7 @@ class CrossEncoder:
             same = prob >= self.threshold
             result.update(probability=prob, same=same, label="same" if same else "different",
                           threshold=self.threshold)
-        result["model"] = self.name
+        result.update(model=self.name, backend=self.backend, precision=self.precision)
         return result
 
     def stream(self, pairs: Iterable[tuple[str, str]], batch_size: int = 64, symmetric: bool = False,

@@ -16,9 +16,11 @@ from .metrics import (classification_metrics, multiclass_metrics, regression_met
 
 def evaluate_file(model: str | CrossEncoder, data: str, fmt: str = "auto", task: str = "auto",
                   threshold: float | None = None, symmetric: bool = False, batch_size: int = 64,
-                  report_dir: str | None = None) -> dict[str, Any]:
+                  report_dir: str | None = None, backend: str = "auto", precision: str = "auto",
+                  threads: int | None = None) -> dict[str, Any]:
     """Metrics at the stored (or given) threshold and at the best threshold on this data."""
-    ce = model if isinstance(model, CrossEncoder) else CrossEncoder(model)
+    ce = model if isinstance(model, CrossEncoder) else CrossEncoder(model, backend=backend, precision=precision,
+                                                                      threads=threads)
     task = ce.task if task == "auto" and ce.trained else task
     pairs = read_pairs(data, fmt=fmt, task=task, warn=False)
     t0 = time.perf_counter()

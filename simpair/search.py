@@ -23,14 +23,17 @@ class Searcher:
     """Bi-encoder retrieval over an :class:`Index`, with optional cross-encoder re-ranking."""
 
     def __init__(self, index: Index | str | Path, reranker: CrossEncoder | str | None = None,
-                 encoder: BiEncoder | None = None, bf16: str | bool = "auto") -> None:
+                 encoder: BiEncoder | None = None, bf16: str | bool | None = None, backend: str = "auto",
+                 precision: str = "auto", threads: int | None = None) -> None:
+        """``backend``/``precision``/``threads`` apply to both models (see :mod:`simpair.runtime`)."""
         if not isinstance(index, Index):
             index = Index.load(index)
         self.index = index
         m = index.manifest
-        self.encoder = encoder or BiEncoder(m["model"], prefix=m["prefix"], bf16=bf16)
+        run = {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads}
+        self.encoder = encoder or BiEncoder(m["model"], prefix=m["prefix"], **run)
         index.check_encoder(self.encoder)
-        self.reranker = CrossEncoder(reranker, bf16=bf16) if isinstance(reranker, str) else reranker
+        self.reranker = CrossEncoder(reranker, **run) if isinstance(reranker, str) else reranker
 
     def search(self, query: str, k: int = 10, candidates: int = 50, exclude: set[str] | None = None,
                rerank: bool | None = None) -> list[dict[str, Any]]:

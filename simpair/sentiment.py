@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .cross_encoder import bf16_autocast, length_sorted_batches, use_bf16
+from .runtime import bf16_autocast, length_sorted_batches, use_bf16
 from .errors import SimpairError
 from .models import load_classifier
 

@@ -142,7 +142,8 @@ class MicroBatcher:
 
 def create_app(model: str | None = None, index: str | None = None, sentiment_model: str | None = None,
                limits: Limits | None = None, batching: bool = True, window_ms: float = 5.0,
-               max_batch: int = 64, load_sentiment: bool = True, bf16: str | bool = "auto") -> Any:
+               max_batch: int = 64, load_sentiment: bool = True, bf16: str | bool | None = None,
+               backend: str = "auto", precision: str = "auto", threads: int | None = None) -> Any:
     """The FastAPI app with every model loaded; endpoints for the models that were given."""
     from .cross_encoder import CrossEncoder, default_model
     from .errors import SimpairError
@@ -150,17 +151,18 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
     lim = limits or Limits()
     started = time.time()
     name = model or default_model()
-    matcher = CrossEncoder(name, bf16=bf16) if name else None
+    run = {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads}
+    matcher = CrossEncoder(name, **run) if name else None
     searcher = None
     if index:
         from .search import Searcher
 
-        searcher = Searcher(index, reranker=matcher, bf16=bf16)
+        searcher = Searcher(index, reranker=matcher, **run)
     classifier = None
     if load_sentiment or sentiment_model:
         from .sentiment import Sentiment
 
-        classifier = Sentiment(sentiment_model, bf16=bf16)
+        classifier = Sentiment(sentiment_model, bf16=bf16 if bf16 is not None else "auto")
 
     def score_pairs(pairs: list[tuple[str, str]]) -> list[float]:
         return matcher.predict(pairs, batch_size=max_batch).tolist()  # type: ignore[union-attr]
@@ -220,7 +222,8 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
         return {
             "version": __version__, "uptime_seconds": round(time.time() - started, 1),
             "match": None if matcher is None else {"model": matcher.name, "threshold": matcher.threshold,
-                                                   "task": matcher.task, "max_length": matcher.max_length},
+                                                   "task": matcher.task, "max_length": matcher.max_length,
+                                                   "backend": matcher.backend, "precision": matcher.precision},
             "search": None if searcher is None else {"index": str(index), "size": len(searcher.index),
                                                      "type": searcher.index.kind,
                                                      "encoder": searcher.index.manifest["model"],

@@ -25,7 +25,8 @@ import numpy as np
 
 from . import __version__
 from .config import TrainConfig
-from .cross_encoder import last_trained_file, use_bf16
+from .cross_encoder import last_trained_file
+from .runtime import use_bf16
 from .data import Columns, PairData, add_swapped, pair_stats, read_pairs
 from .errors import ConfigError, InputError
 from .metrics import (best_threshold, classification_metrics, multiclass_metrics, regression_metrics,

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from simpair.cli import main
 from simpair.models import bundled_dir, list_models
+from simpair.runtime import find_onnx
 
 BUNDLED = Path(__file__).resolve().parents[1] / "simpair" / "bundled" / "sentiment"
 MATCHER = BUNDLED.parent / "matcher"
@@ -81,9 +82,16 @@ def test_matcher_is_the_default_and_passes_the_acceptance_pairs(e5_dir: Path, tm
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["same"] is True and out["model"] == "matcher"
+    # the first use exported the matcher to ONNX in the cache: every start from now on skips torch
+    assert find_onnx(MATCHER) is not None and out["backend"] == "onnx" and out["precision"] == "fp32"
     res = runner.invoke(main, ["match", "谁有狂三这张高清的", "这张高清图，谁有", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["same"] is False
+    res = runner.invoke(main, ["match", "喜欢打篮球的男生喜欢什么样的女生", "爱打篮球的男生喜欢什么样的女生", "--json",
+                               "--backend", "torch", "--precision", "fp32"])
+    assert res.exit_code == 0, res.output
+    torch_out = json.loads(res.stdout)
+    assert torch_out["backend"] == "torch" and abs(torch_out["probability"] - out["probability"]) < 1e-5
 
 
 @needs_matcher

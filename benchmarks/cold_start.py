@@ -1,0 +1,72 @@
+"""Cold start: wall time and peak RSS of one ``simpair match "q1" "q2"`` process, warm cache.
+
+Each row is a fresh process, timed from launch to exit (best and median of ``--runs``), peak RSS from
+``getrusage(RUSAGE_CHILDREN)``. Rows: the bundled matcher with no flags (after its one-time ONNX
+preparation: the fp32 graph under ONNX Runtime, no torch import), the same on ``--backend torch``
+(import torch + transformers, load e5-small, merge the adapter), and the peer: a Python process that
+loads the same model with sentence-transformers ``CrossEncoder`` (``--st-model``, a full model
+directory) and scores the pair.
+
+    python benchmarks/cold_start.py [--runs 5] [--st-model runs/lcqmc-e5-small-stage3] [--save FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+PAIR = ["喜欢打篮球的男生喜欢什么样的女生", "爱打篮球的男生喜欢什么样的女生"]
+
+
+def measure(cmd: list[str], runs: int) -> dict[str, float]:
+    """Best/median wall seconds and the largest peak RSS (MB) over ``runs`` fresh processes."""
+    walls, rss = [], []
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        # each run in its own Python wrapper, so RUSAGE_CHILDREN holds that one process's peak
+        wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+                   "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        out = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, check=True, capture_output=True,
+                             text=True)
+        walls.append(time.perf_counter() - t0)
+        rss.append(int(out.stdout.strip().splitlines()[-1]) / 1024)
+    return {"wall_best_s": round(min(walls), 2), "wall_median_s": round(statistics.median(walls), 2),
+            "peak_rss_mb": round(max(rss))}
+
+
+def main() -> int:
+    from _common import emit
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--st-model", default="runs/lcqmc-e5-small-stage3")
+    parser.add_argument("--save", default=None)
+    args = parser.parse_args()
+    simpair = [sys.executable, "-m", "simpair", "match", *PAIR, "--json"]
+    subprocess.run(simpair, check=True, capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))  # warm cache
+    results = {
+        "simpair match (bundled matcher, default: ONNX fp32)": measure(simpair, args.runs),
+        "simpair match --backend torch (bf16)": measure([*simpair, "--backend", "torch"], args.runs),
+    }
+    if Path(args.st_model, "config.json").is_file():
+        st = ("import sys; from sentence_transformers import CrossEncoder; "
+              f"print(CrossEncoder(sys.argv[1], device='cpu').predict([{tuple(PAIR)!r}]))")
+        results["sentence-transformers CrossEncoder load + predict (fp32)"] = measure(
+            [sys.executable, "-c", st, args.st_model], args.runs)
+    emit({"what": f"one pair scored by a fresh process, {args.runs} runs each, warm cache (page cache too)",
+          "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
+          "target": "simpair match <= 3 s wall and <= 1.5 GB peak RSS (issue 6)", "results": results}, args.save)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

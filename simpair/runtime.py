@@ -1,0 +1,267 @@
+"""How inference runs fast on a CPU: precision, threads, and the ONNX Runtime backend.
+
+Precisions (torch backend): ``fp32``; ``bf16`` autocast (CPUs with AVX-512 BF16 or AMX: same accuracy,
+~3x faster here); ``int8``, dynamic quantisation of the ``nn.Linear`` layers (per-channel int8 weights, activations
+quantised per batch; the feed-forward output projections in bf16). On CPUs with VNNI the activations
+keep all 8 bits: torch's default 7-bit range ("reduce_range", which guards older CPUs against 16-bit
+overflow) cost e5-small ~14 points of LCQMC accuracy here.
+
+ONNX (``simpair export MODEL --onnx [--int8]``) writes ``onnx/`` beside the model (or, for a bundled
+model, in the cache): ``model.onnx`` (fp32, fused by ONNX Runtime's transformer optimiser),
+``model_int8.onnx``, the ``tokenizer.json`` and ``simpair-onnx.json``. :class:`OnnxModel` runs it with
+ONNX Runtime and the ``tokenizers`` library alone — no torch, no transformers — which is what makes a
+cold ``simpair match`` answer in about a second.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SimpairError
+from .utils import simpair_home
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+BACKENDS = ("auto", "torch", "onnx")
+ONNX_DIR = "onnx"
+ONNX_META = "simpair-onnx.json"
+ONNX_FILES = {"fp32": "model.onnx", "int8": "model_int8.onnx"}
+
+
+# --------------------------------------------------------------------------- CPU features, threads
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def bf16_supported() -> bool:
+    """True on CPUs with native bf16 (AVX-512 BF16 or AMX), where autocast pays off."""
+    import torch
+
+    checker = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((checker and checker()) or (amx and amx()))
+
+
+def vnni_supported() -> bool:
+    """True on CPUs with 8-bit dot products (AVX-512 VNNI, AVX-VNNI or AMX-INT8)."""
+    return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def use_bf16(setting: str | bool | None) -> bool:
+    """Resolve an ``auto|yes|no`` bf16 setting against this CPU."""
+    if setting in (True, "yes", "true", "1"):
+        return True
+    if setting in (False, "no", "false", "0"):
+        return False
+    return bf16_supported()
+
+
+def resolve_precision(precision: str | None = "auto", bf16: str | bool | None = None) -> str:
+    """``fp32``, ``bf16`` or ``int8``: ``auto`` is bf16 where the CPU has it, else fp32 (never int8,
+    which changes scores slightly: the user asks for it). A legacy ``bf16`` setting overrides ``auto``."""
+    precision = precision or "auto"
+    if precision not in PRECISIONS:
+        raise SimpairError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    return "bf16" if use_bf16(bf16 if bf16 is not None else "auto") else "fp32"
+
+
+def bf16_autocast(enabled: bool) -> Any:
+    """``torch.autocast`` to bf16 on the CPU when ``enabled``, else a context that does nothing."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads for torch (ONNX sessions take theirs in :class:`OnnxModel`)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Index batches over items sorted by length (longest first): less padding per batch. Callers
+    write each batch's results back at these indices, so the output keeps the input order."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# --------------------------------------------------------------------------- int8 (torch)
+
+
+# The feed-forward output projections: their inputs (GELU outputs) carry the outliers that per-tensor
+# activation quantisation handles worst. Kept in bf16 (fp32 without bf16), they cost e5-small's LCQMC
+# accuracy 0.07 points instead of 0.32, for ~15% of int8's speed (benchmarks/results/match_speed.json).
+FFN_OUT = r"(^|\.)layer\.\d+\.output\.dense$"
+FFN_OUT_ONNX = r"layer\.\d+/output/dense/MatMul"
+
+
+def quantize_int8(model: Any) -> Any:
+    """``model`` with its ``nn.Linear`` layers dynamically quantised to int8 (per-channel weights), in
+    place; the feed-forward output projections instead run in bf16 (or stay fp32)."""
+    import re
+    import warnings
+
+    import torch
+    from torch.ao.nn.quantized import dynamic as nnqd
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    full_range = vnni_supported()
+
+    class Int8Linear(nnqd.Linear):
+        """torch's dynamic int8 Linear, with the full 8-bit activation range where VNNI allows it."""
+
+        def forward(self, x: Any) -> Any:
+            y = torch.ops.quantized.linear_dynamic(x.float(), self._packed_params._packed_params,
+                                                   reduce_range=not full_range)
+            return y.to(x.dtype)
+
+    class Bf16Linear(torch.nn.Module):
+        """A Linear computed in bf16 (weights stored in bf16), returning the input's dtype."""
+
+        def __init__(self, linear: torch.nn.Linear) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(linear.weight.detach().bfloat16(), requires_grad=False)
+            self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().bfloat16(),
+                                                                             requires_grad=False)
+
+        def forward(self, x: Any) -> Any:
+            return torch.nn.functional.linear(x.bfloat16(), self.weight, self.bias).to(x.dtype)
+
+    sensitive = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and re.search(FFN_OUT, n)}
+    if "onednn" in torch.backends.quantized.supported_engines and full_range:
+        torch.backends.quantized.engine = "onednn"  # measured fastest with VNNI
+    spec = {n: per_channel_dynamic_qconfig for n, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and n not in sensitive}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's notice that quantized tensors are deprecated
+        quantize_dynamic(model, spec, dtype=torch.qint8, mapping={torch.nn.Linear: Int8Linear}, inplace=True)
+    if bf16_supported():
+        for name in sensitive:
+            parent, _, child = name.rpartition(".")
+            owner = model.get_submodule(parent) if parent else model
+            setattr(owner, child, Bf16Linear(getattr(owner, child)))
+    return model
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def weights_stamp(model_path: str | Path) -> str:
+    """Size and mtime of the weight files: an ONNX export older than its weights is not used."""
+    path = Path(model_path)
+    files = sorted(p for p in path.glob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
+    return "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+
+
+def onnx_dir(model_path: str | Path) -> Path:
+    """Where the ONNX export of ``model_path`` lives: ``onnx/`` beside it, or for a model inside the
+    installed package (read-only, shipped small) a folder in the cache named after its path."""
+    path = Path(model_path).resolve()
+    package = Path(__file__).resolve().parent
+    if package in path.parents:
+        key = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        return simpair_home() / "onnx" / f"{path.name}-{key}"
+    return path / ONNX_DIR
+
+
+def find_onnx(model_path: str | Path, precision: str = "auto") -> Path | None:
+    """The usable ONNX file for ``model_path`` at ``precision`` (auto: fp32 if exported, else int8), or None
+    when there is none or it is older than the weights."""
+    folder = onnx_dir(model_path)
+    meta_file = folder / ONNX_META
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if meta.get("source_stamp") != weights_stamp(model_path):
+        import warnings
+
+        warnings.warn(f"{folder}: exported before the model's weights last changed; not used "
+                      f"(re-run 'simpair export {model_path} --onnx')", stacklevel=2)
+        return None
+    order = {"auto": ("fp32", "int8"), "fp32": ("fp32",), "int8": ("int8",)}.get(precision, ())
+    for p in order:
+        file = folder / ONNX_FILES[p]
+        if file.is_file():
+            return file
+    return None
+
+
+def choose_backend(backend: str, model_path: str | Path, precision: str = "auto") -> tuple[str, Path | None]:
+    """(``torch`` or ``onnx``, the ONNX file) for the user's ``backend`` and ``precision`` as given:
+    ``auto`` runs an export when one exists for that precision (``auto`` precision: fp32, else int8),
+    since it starts in a fraction of the time; an explicit ``bf16`` runs on torch."""
+    if backend not in BACKENDS:
+        raise SimpairError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise SimpairError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if backend == "onnx" and precision == "bf16":
+        raise SimpairError("bf16 runs on the torch backend; ONNX has fp32 and int8")
+    if backend == "torch" or precision == "bf16":
+        return "torch", None
+    file = find_onnx(model_path, precision)
+    if file is None and backend == "onnx":
+        int8 = precision == "int8"
+        raise SimpairError(f"{model_path}: no ONNX export{' in int8' if int8 else ''}; run "
+                           f"'simpair export {model_path} --onnx{' --int8' if int8 else ''}'")
+    return ("onnx", file) if file is not None else ("torch", None)
+
+
+class OnnxModel:
+    """An exported model under ONNX Runtime, tokenised by ``tokenizers``: no torch import.
+
+    ``run(texts_a, texts_b)`` returns the first output (logits for a classifier, token states for an
+    encoder) and the attention mask, for batches already length-sorted by the caller.
+    """
+
+    def __init__(self, file: str | Path, max_length: int | None = None, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.file = Path(file)
+        folder = self.file.parent
+        self.meta = json.loads((folder / ONNX_META).read_text(encoding="utf-8"))
+        self.precision = "int8" if self.file.name == ONNX_FILES["int8"] else "fp32"
+        self.max_length = int(max_length or self.meta.get("max_length") or 128)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.enable_padding(pad_id=int(self.meta["pad_id"]), pad_token=self.meta["pad_token"])
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def encode(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """The model's inputs for a batch, as the exported model's transformers tokenizer makes them."""
+        items = list(zip(texts_a, texts_b)) if texts_b is not None else list(texts_a)
+        enc = self.tokenizer.encode_batch(items)
+        arrays = {"input_ids": [e.ids for e in enc], "attention_mask": [e.attention_mask for e in enc],
+                  "token_type_ids": [e.type_ids for e in enc]}
+        return {k: np.asarray(arrays[k], dtype=np.int64) for k in self.inputs}
+
+    def run(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        feed = self.encode(texts_a, texts_b)
+        return self.session.run(None, feed)[0], feed["attention_mask"]
