@@ -201,6 +201,7 @@ def export_onnx(model: str, int8: bool = False, opset: int = 17) -> dict[str, An
         fp32 = tmp / ONNX_FILES["fp32"]
         fused = _optimize_onnx(raw, fp32, core.config)
         raw.unlink()
+        _external_weights(fp32)
         tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
         info = {"kind": kind, "pairs": pairs, "inputs": names, "output": output, "max_length": max_length,
                 "pad_id": tokenizer.pad_token_id, "pad_token": tokenizer.pad_token, "pooling": pooling,
@@ -211,19 +212,18 @@ def export_onnx(model: str, int8: bool = False, opset: int = 17) -> dict[str, An
         if diffs["fp32"] > 1e-3 * max(1.0, float(np.abs(expected).max())):
             raise SimpairError(f"{model}: the ONNX graph differs from torch by {diffs['fp32']:.2g}; not written")
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-            from onnx import TensorProto
-
             import onnx
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
             keep = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node
                     if n.op_type == "MatMul" and re.search(FFN_OUT_ONNX, n.name)]
-            quantize_dynamic(str(fp32), str(tmp / ONNX_FILES["int8"]), weight_type=QuantType.QInt8,
-                             per_channel=True, nodes_to_exclude=keep,
-                             extra_options={"DefaultTensorType": TensorProto.FLOAT})
+            int8_file = tmp / ONNX_FILES["int8"]
+            quantize_dynamic(str(fp32), str(int8_file), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_exclude=keep, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            _external_weights(int8_file)
             info["int8_kept_fp32"] = len(keep)
-            diffs["int8"] = _check_onnx(tmp / ONNX_FILES["int8"], enc, names, expected, sample_a,
-                                        sample_b if pairs else None, tokens=False)
+            diffs["int8"] = _check_onnx(int8_file, enc, names, expected, sample_a, sample_b if pairs else None,
+                                        tokens=False)
         info["max_abs_diff_vs_torch"] = {k: float(f"{v:.3g}") for k, v in diffs.items()}
         (tmp / ONNX_META).write_text(json.dumps(info, indent=2), encoding="utf-8")
     files = {p: str(target / f) for p, f in ONNX_FILES.items() if (target / f).is_file()}
@@ -248,6 +248,18 @@ def _optimize_onnx(raw: Path, out: Path, config: Any) -> dict[str, int]:
     except Exception:  # noqa: BLE001 - fusion is an optimisation; the plain graph is still right
         shutil.copyfile(raw, out)
         return {}
+
+
+def _external_weights(file: Path) -> None:
+    """Move the weights out of the graph file into ``<file>.data``: ONNX Runtime then memory-maps them
+    instead of parsing and copying them, so a session starts in ~0.1 s instead of ~0.7 s and only the
+    pages it touches count (the 250k-row embedding table is mostly never read)."""
+    import onnx
+
+    model = onnx.load(str(file))
+    data = file.with_name(file.name + ".data")
+    onnx.save_model(model, str(file), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=1024)
 
 
 def _check_onnx(file: Path, enc: Any, names: list[str], expected: Any, texts_a: list[str],

@@ -17,11 +17,13 @@ from simpair.config import build_config
 from simpair.cross_encoder import CrossEncoder
 from simpair.errors import SimpairError
 from simpair.export import export_onnx
-from simpair.runtime import FFN_OUT, ONNX_META, choose_backend, find_onnx, length_sorted_batches, onnx_dir, resolve_precision
+from simpair.runtime import (FFN_OUT, ONNX_META, choose_backend, find_onnx, length_sorted_batches, onnx_dir,
+                             resolve_precision)
 from simpair.training import train
 
-PAIRS = [("你好", "您好"), ("一个很长很长很长很长的问题在这里，还有更多的字", "另一个也很长很长很长的问题"), ("a", "b"),
-         ("怎么开初婚未育证明", "初婚未育证明怎么开"), ("早", "晚上好吗"), ("How do I reset my password?", "reset password")]
+PAIRS = [("你好", "您好"), ("一个很长很长很长很长的问题在这里，还有更多的字", "另一个也很长很长很长的问题"),
+         ("a", "b"), ("怎么开初婚未育证明", "初婚未育证明怎么开"), ("早", "晚上好吗"),
+         ("How do I reset my password?", "reset password")]
 
 
 @pytest.fixture(scope="module")
