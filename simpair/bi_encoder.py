@@ -16,8 +16,7 @@ import numpy as np
 
 from .models import resolve
 from .models.load import sentence_transformer
-from .runtime import (OnnxModel, bf16_autocast, choose_backend, length_sorted_batches, quantize_int8,
-                      resolve_precision, set_threads, use_bf16)
+from .runtime import OnnxModel, bf16_autocast, length_sorted_batches, plan, quantize_int8, set_threads
 from .utils import atomic_write_text, simpair_home
 
 
@@ -75,10 +74,7 @@ class BiEncoder:
         ONNX export (``simpair export MODEL --onnx``) when there is one, else torch in bf16 where it pays."""
         self.name = model
         self.path = resolve(model)
-        if bf16 not in (None, "auto") and precision == "auto":
-            precision = "bf16" if use_bf16(bf16) else "fp32"
-        self.backend, onnx_file = choose_backend(backend, self.path, precision)
-        self.precision = resolve_precision(precision)
+        self.backend, onnx_file, self.precision = plan(backend, self.path, precision, bf16)
         self.prefix = default_prefix(model, self.path) if prefix is None else prefix
         self.model: Any = None
         self.onnx: OnnxModel | None = None
@@ -111,7 +107,8 @@ class BiEncoder:
         """float32 ``[len(texts), dim]``, L2-normalised (cosine = dot product).
 
         ``processes > 1`` spreads the texts over that many worker processes (sentence-transformers'
-        multi-process pool): for large corpora on machines with many cores; each worker computes in fp32.
+        multi-process pool): for large corpora on machines with many cores; each worker computes in fp32
+        (torch backend; the ONNX backend encodes in this process).
         """
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)

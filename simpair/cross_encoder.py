@@ -18,8 +18,8 @@ import numpy as np
 from .errors import ModelNotFoundError, SimpairError
 from .models import META_FILE, load_classifier, read_meta, resolve
 from .models.resolve import bundled_dir
-from .runtime import (OnnxModel, bf16_autocast, bf16_supported, choose_backend, find_onnx, length_sorted_batches,
-                      onnx_dir, quantize_int8, resolve_precision, set_threads, use_bf16)
+from .runtime import (OnnxModel, bf16_autocast, bf16_supported, find_onnx, length_sorted_batches, onnx_dir, plan,
+                      quantize_int8, set_threads, use_bf16)
 from .utils import dir_lock, simpair_home
 
 __all__ = ["META_FILE", "CrossEncoder", "bf16_autocast", "bf16_supported", "default_model", "length_sorted_batches",
@@ -98,12 +98,9 @@ class CrossEncoder:
         if self.meta.get("task") == "classify":
             raise SimpairError(f"{model}: is a single-text classifier; use it with 'simpair sentiment --model "
                                f"{model}', and a pair model for match/eval/--rerank")
-        if bf16 not in (None, "auto") and precision == "auto":  # the older switch: yes/no pins torch bf16/fp32
-            precision = "bf16" if use_bf16(bf16) else "fp32"
-        if backend == "auto" and precision == "auto":
+        if backend == "auto" and precision == "auto" and bf16 in (None, "auto"):
             prepare_bundled(path)
-        self.backend, onnx_file = choose_backend(backend, path, precision)
-        self.precision = resolve_precision(precision)
+        self.backend, onnx_file, self.precision = plan(backend, path, precision, bf16)
         self.max_length = int(max_length or self.meta.get("max_length") or 128)
         self.model: Any = None
         self.tokenizer: Any = None

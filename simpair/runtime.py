@@ -227,6 +227,16 @@ def choose_backend(backend: str, model_path: str | Path, precision: str = "auto"
     return ("onnx", file) if file is not None else ("torch", None)
 
 
+def plan(backend: str, model_path: str | Path, precision: str = "auto",
+         bf16: str | bool | None = None) -> tuple[str, Path | None, str]:
+    """(backend, ONNX file or None, precision) for a model: :func:`choose_backend`, then ``auto``
+    precision resolved. ``bf16`` (``yes``/``no``) is the older switch: it pins torch bf16 / fp32."""
+    if bf16 not in (None, "auto") and precision == "auto":
+        precision = "bf16" if use_bf16(bf16) else "fp32"
+    chosen, file = choose_backend(backend, model_path, precision)
+    return chosen, file, resolve_precision(precision)
+
+
 class OnnxModel:
     """An exported model under ONNX Runtime, tokenised by ``tokenizers``: no torch import.
 
