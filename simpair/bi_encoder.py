@@ -69,12 +69,13 @@ class BiEncoder:
 
     def __init__(self, model: str = "e5-small", prefix: str | None = None, bf16: str | bool | None = None,
                  max_length: int | None = None, backend: str = "auto", precision: str = "auto",
-                 threads: int | None = None) -> None:
-        """``backend``/``precision`` as for :class:`~simpair.cross_encoder.CrossEncoder`: ``auto`` runs an
-        ONNX export (``simpair export MODEL --onnx``) when there is one, else torch in bf16 where it pays."""
+                 threads: int | None = None, bulk: bool = True) -> None:
+        """``backend``/``precision``/``bulk`` as for :class:`~simpair.cross_encoder.CrossEncoder`: ``auto``
+        runs an ONNX export (``simpair export MODEL --onnx``) when there is one (for bulk work only where the
+        CPU lacks bf16), else torch in bf16 where it pays."""
         self.name = model
         self.path = resolve(model)
-        self.backend, onnx_file, self.precision = plan(backend, self.path, precision, bf16)
+        self.backend, onnx_file, self.precision = plan(backend, self.path, precision, bf16, bulk)
         self.prefix = default_prefix(model, self.path) if prefix is None else prefix
         self.model: Any = None
         self.onnx: OnnxModel | None = None

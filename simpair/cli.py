@@ -241,7 +241,7 @@ def _runtime_options(fn: Any) -> Any:
                       "else fp32; int8: dynamic quantisation (slightly different scores).")(fn)
     return click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
                         show_default=True, help="auto: the model's ONNX export (simpair export --onnx) when "
-                        "there is one, else torch.")(fn)
+                        "there is one (for files, indexes and servers only on CPUs without bf16), else torch.")(fn)
 
 
 @main.command(name="eval")
@@ -311,7 +311,7 @@ def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetri
     if name is None:
         raise SimpairError("match: no model; train one (simpair train --config configs/quick.yaml), "
                            "pass --model DIR or set SIMPAIR_MODEL")
-    ce = CrossEncoder(name, backend=backend, precision=precision, threads=threads)
+    ce = CrossEncoder(name, backend=backend, precision=precision, threads=threads, bulk=file_ is not None)
     if not ce.trained:
         click.echo(f"warning: {name} has no simpair.json: its classification head may be untrained", err=True)
     if file_ is None:
@@ -580,7 +580,7 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
     queries = [query] if query is not None else [t.split("\t")[0] for _, t in _decode_lines(Path(queries_file))
                                                    if t.strip()]
     searcher = Searcher(index_dir, reranker=_reranker(rerank, rerank_model), backend=backend, precision=precision,
-                        threads=threads)
+                        threads=threads, bulk=queries_file is not None)
     t0 = time.perf_counter()
     results = searcher.search_batch(queries, k=k, candidates=candidates)
     seconds = time.perf_counter() - t0

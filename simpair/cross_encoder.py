@@ -84,10 +84,13 @@ class CrossEncoder:
     """
 
     def __init__(self, model: str, max_length: int | None = None, bf16: str | bool | None = None,
-                 threads: int | None = None, backend: str = "auto", precision: str = "auto") -> None:
+                 threads: int | None = None, backend: str = "auto", precision: str = "auto",
+                 bulk: bool = True) -> None:
         """``backend``: ``torch``, ``onnx`` (an export made by ``simpair export --onnx``) or ``auto`` (the
-        export when there is one for the precision); ``precision``: ``fp32``, ``bf16`` (torch), ``int8``
-        or ``auto`` (bf16 where the CPU has it). ``bf16`` (``auto|yes|no``) is the older switch."""
+        export when there is one for the precision — except, with ``bulk``, on CPUs with native bf16, where
+        torch bf16 is faster; pass ``bulk=False`` for a few pairs, where start-up time dominates);
+        ``precision``: ``fp32``, ``bf16`` (torch), ``int8`` or ``auto`` (bf16 where the CPU has it).
+        ``bf16`` (``auto|yes|no``) is the older switch."""
         self.name = model
         path = Path(resolve(model))
         self.path = str(path)
@@ -98,9 +101,9 @@ class CrossEncoder:
         if self.meta.get("task") == "classify":
             raise SimpairError(f"{model}: is a single-text classifier; use it with 'simpair sentiment --model "
                                f"{model}', and a pair model for match/eval/--rerank")
-        if backend == "auto" and precision == "auto" and bf16 in (None, "auto"):
-            prepare_bundled(path)
-        self.backend, onnx_file, self.precision = plan(backend, path, precision, bf16)
+        if backend == "auto" and precision == "auto" and bf16 in (None, "auto") and not (bulk and bf16_supported()):
+            prepare_bundled(path)  # the export auto would run
+        self.backend, onnx_file, self.precision = plan(backend, path, precision, bf16, bulk)
         self.max_length = int(max_length or self.meta.get("max_length") or 128)
         self.model: Any = None
         self.tokenizer: Any = None

@@ -24,13 +24,13 @@ class Searcher:
 
     def __init__(self, index: Index | str | Path, reranker: CrossEncoder | str | None = None,
                  encoder: BiEncoder | None = None, bf16: str | bool | None = None, backend: str = "auto",
-                 precision: str = "auto", threads: int | None = None) -> None:
-        """``backend``/``precision``/``threads`` apply to both models (see :mod:`simpair.runtime`)."""
+                 precision: str = "auto", threads: int | None = None, bulk: bool = True) -> None:
+        """``backend``/``precision``/``threads``/``bulk`` apply to both models (see :mod:`simpair.runtime`)."""
         if not isinstance(index, Index):
             index = Index.load(index)
         self.index = index
         m = index.manifest
-        run = {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads}
+        run = {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads, "bulk": bulk}
         self.encoder = encoder or BiEncoder(m["model"], prefix=m["prefix"], **run)
         index.check_encoder(self.encoder)
         self.reranker = CrossEncoder(reranker, **run) if isinstance(reranker, str) else reranker

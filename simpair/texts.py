@@ -108,7 +108,8 @@ def _index(header: list[str], wanted: str | int | None, names: Sequence[str]) ->
 
 
 def _read_delimited(lines, fmt, text_column, label_column, require_labels, data, errors) -> None:
-    rows = [(n, cells) for n, cells in _rows_delimited(lines, fmt, errors.path) if not (len(cells) == 1 and not cells[0].strip())]
+    rows = [(n, cells) for n, cells in _rows_delimited(lines, fmt, errors.path)
+            if not (len(cells) == 1 and not cells[0].strip())]
     if not rows:
         return  # only blank rows (a lone quote in a CSV parses to one): reported as "no texts found"
     first = rows[0][1]

@@ -50,11 +50,11 @@ def test_export_writes_graphs_beside_the_model(exported: Path) -> None:
 
 def test_onnx_scores_equal_torch(exported: Path) -> None:
     torch_ce = CrossEncoder(str(exported), backend="torch", precision="fp32")
-    onnx_ce = CrossEncoder(str(exported))  # auto: the export beside the model
+    onnx_ce = CrossEncoder(str(exported), bulk=False)  # auto: the export beside the model
     assert (torch_ce.backend, onnx_ce.backend, onnx_ce.precision) == ("torch", "onnx", "fp32")
     expected = torch_ce.predict(PAIRS, batch_size=4)
     np.testing.assert_allclose(onnx_ce.predict(PAIRS, batch_size=4), expected, atol=1e-5)
-    int8 = CrossEncoder(str(exported), precision="int8")
+    int8 = CrossEncoder(str(exported), precision="int8")  # explicit int8: the int8 export
     assert (int8.backend, int8.precision) == ("onnx", "int8")
     got = int8.predict(PAIRS, batch_size=4)
     assert np.abs(got - expected).max() < 0.05 and not np.allclose(got, expected, atol=1e-7)
@@ -91,6 +91,17 @@ def test_backend_choice_and_refusals(exported: Path, tiny_bert: Path) -> None:
         resolve_precision("fp8")
 
 
+def test_auto_prefers_torch_bf16_for_bulk_work_on_bf16_cpus(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import simpair.runtime as runtime
+
+    monkeypatch.setattr(runtime, "bf16_supported", lambda: True)
+    assert choose_backend("auto", exported, "auto", bulk=True) == ("torch", None)  # files, indexes, servers
+    assert choose_backend("auto", exported, "auto", bulk=False)[0] == "onnx"  # a few pairs: start-up wins
+    assert choose_backend("auto", exported, "fp32", bulk=True)[0] == "onnx"  # asked for fp32: the export
+    monkeypatch.setattr(runtime, "bf16_supported", lambda: False)
+    assert choose_backend("auto", exported, "auto", bulk=True)[0] == "onnx"  # ONNX fp32 beats torch fp32
+
+
 def test_an_export_older_than_the_weights_is_not_used(exported: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
@@ -101,7 +112,7 @@ def test_an_export_older_than_the_weights_is_not_used(exported: Path, tmp_path: 
     with pytest.warns(UserWarning, match="exported before"):
         assert find_onnx(copy) is None
     with pytest.warns(UserWarning, match="exported before"):
-        assert CrossEncoder(str(copy)).backend == "torch"
+        assert CrossEncoder(str(copy), bulk=False).backend == "torch"
 
 
 def test_bi_encoder_onnx_equals_torch(tiny_bert: Path, tmp_path: Path) -> None:
@@ -111,7 +122,7 @@ def test_bi_encoder_onnx_equals_torch(tiny_bert: Path, tmp_path: Path) -> None:
     assert result["kind"] == "encoder" and onnx_dir(model) == model / "onnx"
     texts = ["你好", "一个很长很长很长很长的问题在这里", "a b c", "怎么开初婚未育证明"]
     torch_enc = BiEncoder(str(model), backend="torch", precision="fp32")
-    onnx_enc = BiEncoder(str(model))
+    onnx_enc = BiEncoder(str(model), bulk=False)
     assert onnx_enc.backend == "onnx" and onnx_enc.dim == torch_enc.dim
     got = onnx_enc.encode(texts, batch_size=3)
     np.testing.assert_allclose(got, torch_enc.encode(texts), atol=1e-5)
