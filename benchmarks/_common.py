@@ -1,9 +1,30 @@
-"""Shared by the benchmark scripts: print the JSON result and optionally save it."""
+"""Shared by the benchmark scripts: timing, ratios against the peer, and the JSON result."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[object, float]:
+    """(result of the last pass, best seconds over ``repeats`` passes) after one untimed warm-up."""
+    fn()
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def compare_to_peer(results: dict[str, dict[str, float]], peer: str, rate: str) -> None:
+    """Round each row's ``rate`` and add ``vs_sentence_transformers``: its ratio to row ``peer``."""
+    base = results[peer][rate]
+    for row in results.values():
+        row["vs_sentence_transformers"] = round(row[rate] / base, 2)
+        row[rate] = round(row[rate], 1)
 
 
 def emit(result: dict[str, Any], save: str | None) -> None:

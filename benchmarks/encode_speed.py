@@ -30,8 +30,7 @@ def main() -> int:
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from _common import emit
-    from match_speed import timed
+    from _common import compare_to_peer, emit, timed
     from simpair.bi_encoder import BiEncoder
     from simpair.data import read_pairs
     from simpair.models import resolve
@@ -77,10 +76,7 @@ def main() -> int:
             "sentences_per_second": len(texts) / sec,
             "cosine_to_reference": round(float((np.asarray(emb) * ref).sum(1).mean()), 5),
             **quality(lambda xs, enc=enc: enc.encode(xs, batch_size=64))}
-    peer = results["sentence-transformers encode (fp32)"]["sentences_per_second"]
-    for r in results.values():
-        r["sentences_per_second"] = round(r["sentences_per_second"], 1)
-        r["vs_sentence_transformers"] = round(r["sentences_per_second"] / peer, 2)
+    compare_to_peer(results, "sentence-transformers encode (fp32)", "sentences_per_second")
     emit({
         "what": f"bi-encoder encoding of {len(texts)} distinct LCQMC dev questions, batch {args.batch_size}, "
                 f"best of {args.repeats} passes after a warm-up",

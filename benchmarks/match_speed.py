@@ -19,8 +19,6 @@ import argparse
 import os
 import platform
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,22 +29,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 
 
-def timed(fn: Callable[[], object], repeats: int) -> tuple[object, float]:
-    """(result of the last pass, best seconds over ``repeats`` passes) after one untimed warm-up."""
-    fn()
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
-
-
 def main() -> int:
     import numpy as np
     import torch
 
-    from _common import emit
+    from _common import compare_to_peer, emit, timed
     from simpair.cross_encoder import CrossEncoder
     from simpair.data import read_pairs
     from simpair.runtime import find_onnx
@@ -119,10 +106,7 @@ def main() -> int:
             row["full_dev_auc"] = round(float(roc_auc_score(full_labels, p)), 4)
         results[f"simpair {backend} {precision} (length-sorted)"] = row
 
-    peer = results["sentence-transformers CrossEncoder.predict (fp32)"]["pairs_per_second"]
-    for r in results.values():
-        r["pairs_per_second"] = round(r["pairs_per_second"], 1)
-        r["vs_sentence_transformers"] = round(r["pairs_per_second"] / peer, 2)
+    compare_to_peer(results, "sentence-transformers CrossEncoder.predict (fp32)", "pairs_per_second")
     emit({
         "what": f"cross-encoder inference on the first {len(pairs)} LCQMC dev pairs, max length {args.max_length}, "
                 f"batch {args.batch_size}, best of {args.repeats} passes after a warm-up",

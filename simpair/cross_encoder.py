@@ -18,8 +18,8 @@ import numpy as np
 from .errors import ModelNotFoundError, SimpairError
 from .models import META_FILE, load_classifier, read_meta, resolve
 from .models.resolve import bundled_dir
-from .runtime import (OnnxModel, bf16_autocast, bf16_supported, find_onnx, length_sorted_batches, onnx_dir, plan,
-                      quantize_int8, set_threads, use_bf16)
+from .runtime import (OnnxModel, bf16_autocast, bf16_supported, find_onnx, length_sorted_batches, onnx_dir, onnx_wanted,
+                      plan, quantize_int8, set_threads, use_bf16)
 from .utils import dir_lock, simpair_home
 
 __all__ = ["META_FILE", "CrossEncoder", "bf16_autocast", "bf16_supported", "default_model", "length_sorted_batches",
@@ -101,7 +101,7 @@ class CrossEncoder:
         if self.meta.get("task") == "classify":
             raise SimpairError(f"{model}: is a single-text classifier; use it with 'simpair sentiment --model "
                                f"{model}', and a pair model for match/eval/--rerank")
-        if backend == "auto" and precision == "auto" and bf16 in (None, "auto") and not (bulk and bf16_supported()):
+        if precision == "auto" and bf16 in (None, "auto") and backend == "auto" and onnx_wanted(backend, bulk=bulk):
             prepare_bundled(path)  # the export auto would run
         self.backend, onnx_file, self.precision = plan(backend, path, precision, bf16, bulk)
         self.max_length = int(max_length or self.meta.get("max_length") or 128)

@@ -207,6 +207,14 @@ def find_onnx(model_path: str | Path, precision: str = "auto") -> Path | None:
     return None
 
 
+def onnx_wanted(backend: str, precision: str = "auto", bulk: bool = True) -> bool:
+    """Whether ``backend``/``precision`` run an ONNX export when there is one (the rule of
+    :func:`choose_backend`)."""
+    if backend == "torch" or precision == "bf16":
+        return False
+    return not (backend == "auto" and precision == "auto" and bulk and bf16_supported())
+
+
 def choose_backend(backend: str, model_path: str | Path, precision: str = "auto",
                    bulk: bool = True) -> tuple[str, Path | None]:
     """(``torch`` or ``onnx``, the ONNX file) for the user's ``backend`` and ``precision`` as given.
@@ -222,8 +230,7 @@ def choose_backend(backend: str, model_path: str | Path, precision: str = "auto"
         raise SimpairError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     if backend == "onnx" and precision == "bf16":
         raise SimpairError("bf16 runs on the torch backend; ONNX has fp32 and int8")
-    if backend == "torch" or precision == "bf16" or (backend == "auto" and precision == "auto" and bulk
-                                                      and bf16_supported()):
+    if not onnx_wanted(backend, precision, bulk):
         return "torch", None
     file = find_onnx(model_path, precision)
     if file is None and backend == "onnx":

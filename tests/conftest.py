@@ -64,6 +64,17 @@ def dev_file() -> Path:
     return DATA / "dev.tsv"
 
 
+def train_tiny_pair_model(model: Path, out: Path) -> Path:
+    """A few steps of pair training on our own sample: a tiny cross-encoder with simpair.json, in ``out``."""
+    from simpair.config import build_config
+    from simpair.training import train
+
+    train(build_config(dict(model=str(model), train=str(DATA / "train.tsv"), dev=str(DATA / "dev.tsv"),
+                            out=str(out), max_steps=6, eval_steps=3, batch_size=16, learning_rate=1e-3,
+                            bf16="no")), progress=False)
+    return out
+
+
 def classify_cfg(model: Path, out: Path, method: str, **kw: object):
     """A few steps of single-text classification on our own sentiment sample, with ``method``."""
     from simpair.config import build_config

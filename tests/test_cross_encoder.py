@@ -6,19 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simpair.config import build_config
+from conftest import train_tiny_pair_model
 from simpair.cross_encoder import CrossEncoder, length_sorted_batches
-from simpair.training import train
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(__file__).resolve().parents[1] / "data"
-    out = tmp_path_factory.mktemp("ce") / "model"
-    train(build_config(dict(model=str(tiny_bert), train=str(root / "train.tsv"), dev=str(root / "dev.tsv"),
-                            out=str(out), max_steps=6, eval_steps=3, batch_size=16, learning_rate=1e-3,
-                            bf16="no")), progress=False)
-    return out
+    return train_tiny_pair_model(tiny_bert, tmp_path_factory.mktemp("ce") / "model")
 
 
 def test_length_sorted_batches_cover_every_index_once() -> None:

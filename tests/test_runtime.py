@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import train_tiny_pair_model
 
 from simpair.bi_encoder import BiEncoder
 from simpair.cli import main
-from simpair.config import build_config
 from simpair.cross_encoder import CrossEncoder
 from simpair.errors import SimpairError
 from simpair.export import export_onnx
 from simpair.runtime import (FFN_OUT, ONNX_META, choose_backend, find_onnx, length_sorted_batches, onnx_dir,
                              resolve_precision)
-from simpair.training import train
 
 PAIRS = [("你好", "您好"), ("一个很长很长很长很长的问题在这里，还有更多的字", "另一个也很长很长很长的问题"),
          ("a", "b"), ("怎么开初婚未育证明", "初婚未育证明怎么开"), ("早", "晚上好吗"),
@@ -29,11 +28,7 @@ PAIRS = [("你好", "您好"), ("一个很长很长很长很长的问题在这�
 @pytest.fixture(scope="module")
 def exported(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny trained cross-encoder with an fp32 and an int8 ONNX export beside it."""
-    root = Path(__file__).resolve().parents[1] / "data"
-    out = tmp_path_factory.mktemp("rt") / "model"
-    train(build_config(dict(model=str(tiny_bert), train=str(root / "train.tsv"), dev=str(root / "dev.tsv"),
-                            out=str(out), max_steps=6, eval_steps=3, batch_size=16, learning_rate=1e-3,
-                            bf16="no")), progress=False)
+    out = train_tiny_pair_model(tiny_bert, tmp_path_factory.mktemp("rt") / "model")
     export_onnx(str(out), int8=True)
     return out
 
