@@ -1,23 +1,29 @@
-# Two entry points for a fresh clone: `make demo` and `make test`. Each sets up its own
-# virtual environment, installing torch first from a pinned CPU build so that pip does not pull
-# several GB of CUDA packages. Elsewhere, override: make test TORCH_SPEC="torch" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+# Two entry points for a fresh clone: `make demo` and `make test`. Each sets up its own virtual
+# environment from the lock (requirements/lock.txt: every package at the exact version that passed the
+# tests here), installing torch first from a pinned CPU build so that pip does not pull several GB of
+# CUDA packages. Elsewhere, override: make test TORCH_SPEC="torch" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+# `make lock` re-resolves the lock; `make test-latest` runs the suite on the newest releases pyproject allows.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
+LOCK ?= requirements/lock.txt
 BIN := $(VENV)/bin
 # Everything runs offline: the hub is never contacted (users online may unset it).
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test fuzz clean matcher
+.PHONY: install demo test test-latest lock fuzz clean matcher
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# the lock alone decides every version (torch aside); simpair itself goes in without re-resolving
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
 
 demo: install
@@ -28,6 +34,26 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The suite on the newest releases that pyproject.toml allows, in a venv of its own (drift shows here
+# before users see it); the versions it ran with are written to $(LATEST_VENV)/versions.txt.
+LATEST_VENV ?= .venv-latest
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST_VENV)/bin/pip freeze --exclude-editable > $(LATEST_VENV)/versions.txt
+	$(LATEST_VENV)/bin/python scripts/lock_drift.py $(LOCK) $(LATEST_VENV)/versions.txt
+	SIMPAIR_HOME=$(CURDIR)/$(LATEST_VENV)/simpair-home $(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# Re-resolve the lock from pyproject.toml (+ the dev extra) with pip-tools, torch held at its CPU build
+# (requirements/torch.in) and left out of the file. Then run `make test` before committing it.
+LOCK_VENV ?= .venv-lock
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q pip-tools==7.6.2; }
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --extra dev --strip-extras --unsafe-package torch \
+	  --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml requirements/torch.in
 
 # The readers' property tests with FUZZ_EXAMPLES fresh random examples each (the test run uses 60 fixed ones).
 FUZZ_EXAMPLES ?= 5000
@@ -46,4 +72,4 @@ matcher: install
 	$(BIN)/python benchmarks/lcqmc.py --model matcher
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache $(LATEST_VENV) $(LOCK_VENV)

@@ -20,7 +20,10 @@ from .errors import ConfigError
 class TrainConfig:
     """Everything ``simpair train`` needs; every field can come from YAML or a flag."""
 
-    train: list[str] | None = None  # one file or several (concatenated), e.g. Chinese + English sentiment
+    train: list[str] | None = None  # one file or several (concatenated, or mixed by sample_temperature)
+    sample_temperature: float | None = None  # several train files: draw file i ~ rows_i ** (1/T); None: concatenate
+    sample_size: int | None = None  # pairs drawn from the train files in all (default: their total rows)
+    init: str | None = None  # start from this trained pair model (e.g. matcher), head included, not from `model`
     dev: list[str] | None = None  # dev files are scored one by one and together
     out: str | None = None
     model: str = "e5-small"

@@ -27,6 +27,7 @@ from . import __version__
 from .config import TrainConfig
 from .cross_encoder import last_trained_file
 from .runtime import use_bf16
+from .sampling import describe, mean_accuracy_threshold, mix
 from .data import Columns, PairData, add_swapped, pair_stats, read_pairs
 from .errors import ConfigError, InputError
 from .metrics import (best_threshold, classification_metrics, multiclass_metrics, regression_metrics,
@@ -42,6 +43,15 @@ LABELS = {0: "different", 1: "same"}
 
 def _read(paths: str | list[str], cfg: TrainConfig, task: str) -> PairData:
     """Read one pair file or several (concatenated; all must share one task)."""
+    datas = _read_files(paths, cfg, task)
+    if len(datas) == 1:
+        return datas[0]
+    pairs = [p for d in datas for p in d.pairs]
+    return PairData(", ".join(d.path for d in datas), pairs, datas[0].task, datas[0].fmt, pair_stats(pairs))
+
+
+def _read_files(paths: str | list[str], cfg: TrainConfig, task: str) -> list[PairData]:
+    """Each pair file read and validated on its own; all must hold the same task."""
     cols = Columns(cfg.text_a_column, cfg.text_b_column, cfg.label_column)
     lo, hi = cfg.score_range
     datas = [read_pairs(p, fmt=cfg.format, task=task, columns=cols, score_range=(lo, hi)) for p in _as_list(paths)]
@@ -49,10 +59,7 @@ def _read(paths: str | list[str], cfg: TrainConfig, task: str) -> PairData:
     for d in datas[1:]:
         if d.task != first.task:
             raise InputError(d.path, None, f"holds {d.task} labels but {first.path} holds {first.task} labels")
-    if len(datas) == 1:
-        return first
-    pairs = [p for d in datas for p in d.pairs]
-    return PairData(", ".join(d.path for d in datas), pairs, first.task, first.fmt, pair_stats(pairs))
+    return datas
 
 
 def _as_list(paths: str | list[str] | None) -> list[str]:
@@ -238,10 +245,13 @@ def _examples(cfg: TrainConfig) -> _Examples:
     """Read and validate every file before any model is loaded."""
     if cfg.task == "classify":
         return _text_examples(cfg)
-    train_data = _read(cfg.train, cfg, cfg.task)
-    task = train_data.task
+    files = _read_files(cfg.train, cfg, cfg.task)
+    task = files[0].task
     regression = task == "regression"
-    pairs = train_data.pairs[: cfg.train_limit] if cfg.train_limit else train_data.pairs
+    if cfg.sample_temperature and len(files) < 2:
+        raise ConfigError("sample_temperature: mixes several train files; only one was given")
+    mixed, drawn = mix([d.pairs for d in files], cfg.sample_temperature, cfg.sample_size, cfg.seed)
+    pairs = mixed[: cfg.train_limit] if cfg.train_limit else mixed
     if cfg.swap_augment:
         pairs = add_swapped(pairs)
     if not regression and len({p.label for p in pairs}) < 2:
@@ -258,7 +268,11 @@ def _examples(cfg: TrainConfig) -> _Examples:
         devs.append((path, [p.text_a for p in d], [p.text_b for p in d], labels(d)))
     return _Examples(task, [] if regression else [LABELS[0], LABELS[1]],
                      ([p.text_a for p in pairs], [p.text_b for p in pairs], labels(pairs)), devs, scale,
-                     {"train": data_record(cfg.train), "train_stats": train_data.stats, "dev": data_record(cfg.dev)})
+                     {"train": data_record(cfg.train, [len(d) for d in files]),
+                      "train_stats": {d.path: d.stats for d in files} if len(files) > 1 else files[0].stats,
+                      "train_mix": describe([d.path for d in files], [len(d) for d in files], drawn)
+                      if cfg.sample_temperature or cfg.sample_size else None,
+                      "dev": data_record(cfg.dev)})
 
 
 def _text_examples(cfg: TrainConfig) -> _Examples:
@@ -306,6 +320,55 @@ def _metrics(ex: _Examples, logits: np.ndarray, golds: np.ndarray, threshold: fl
     return classification_metrics(_softmax_pos(logits), golds.astype(int), threshold)
 
 
+def _init_model(init: str, ex: _Examples) -> tuple[Any, Any, str, str]:
+    """(model, tokenizer, path, base name) of a trained pair model to continue from: its head and weights
+    (an adapter merged into its base), so that training adapts it instead of starting over."""
+    from .models.load import load_classifier
+
+    model, tokenizer, meta, path = load_classifier(init, merge=True)
+    if meta.get("adapter") and type(model).__name__.startswith("Peft"):
+        raise ConfigError(f"init: {init} is a prompt/prefix adapter; continue from a full model or a LoRA/delta one")
+    task = meta.get("task")
+    if task and task != ex.task:
+        raise ConfigError(f"init: {init} was trained for {task}, but the training data holds {ex.task} labels")
+    want = 1 if ex.task == "regression" else len(ex.names)
+    if int(model.config.num_labels) != want:
+        raise ConfigError(f"init: {init} has {model.config.num_labels} outputs; this task needs {want}")
+    model.train()
+    return model, tokenizer, str(path), str(meta.get("base_model") or path)
+
+
+def _dev_names(devs: list[tuple[str, Any, Any, Any]]) -> list[str]:
+    """Short unique names for dev files in metric keys: ``bq_dev``, ``lcqmc_dev`` (a numbered prefix on clashes)."""
+    import re
+
+    names = [re.sub(r"[^0-9A-Za-z]+", "_", f"{Path(p).parent.name}_{Path(p).stem}").strip("_") for p, *_ in devs]
+    if len(set(names)) < len(names):
+        names = [f"{i}_{n}" for i, n in enumerate(names)]
+    return names
+
+
+def _mean_over_files_trainer(base: Any) -> Any:
+    """A Trainer that, evaluating several dev files, adds ``eval_mean_<metric>``: each file's metric averaged."""
+
+    class MeanOverFilesTrainer(base):  # type: ignore[misc, valid-type]
+        def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
+                     ) -> dict[str, float]:
+            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+            sets = eval_dataset if eval_dataset is not None else self.eval_dataset
+            if isinstance(sets, dict):
+                means = {}
+                for key in ("accuracy", "f1", "roc_auc", "spearman", "pearson"):
+                    vals = [metrics.get(f"{metric_key_prefix}_{n}_{key}") for n in sets]
+                    if vals and all(v is not None for v in vals):
+                        means[f"{metric_key_prefix}_mean_{key}"] = float(np.mean(vals))
+                metrics.update(means)
+                self.log(means)
+            return metrics
+
+    return MeanOverFilesTrainer
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbacks: list | None = None) -> dict[str, Any]:
     """Validate the data, fine-tune with ``cfg.method``, pick the threshold on dev and save ``cfg.out``."""
     import torch
@@ -331,22 +394,25 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
 
     # 2. model and what trains
     transformers.set_seed(cfg.seed)
-    model_path = resolve(cfg.model)
-    kwargs = load_kwargs(model_path)
-    with remote_code_errors(cfg.model):
-        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=kwargs["trust_remote_code"])
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_path, **label_kwargs({"task": ex.task, "labels": ex.names}), **kwargs)
+    if cfg.init:
+        model, tokenizer, model_path, base_name = _init_model(cfg.init, ex)
+    else:
+        model_path, base_name = resolve(cfg.model), cfg.model
+        kwargs = load_kwargs(model_path)
+        with remote_code_errors(cfg.model):
+            tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=kwargs["trust_remote_code"])
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_path, **label_kwargs({"task": ex.task, "labels": ex.names}), **kwargs)
     model, params = apply_method(model, cfg)
     adapter = cfg.method in PEFT_METHODS
 
     train_ds = _dataset(*ex.train, tokenizer, cfg.max_length)
     dev_sets = [_dataset(a, b, y, tokenizer, cfg.max_length) for _, a, b, y in ex.devs]
-    dev_ds = None
+    # several dev files are evaluated one by one (eval_<name>_accuracy) and the best checkpoint is
+    # chosen by their mean, so that a large dev file does not outvote the others
+    dev_ds: Any = None
     if dev_sets:
-        from datasets import concatenate_datasets
-
-        dev_ds = dev_sets[0] if len(dev_sets) == 1 else concatenate_datasets(dev_sets)
+        dev_ds = dev_sets[0] if len(dev_sets) == 1 else dict(zip(_dev_names(ex.devs), dev_sets))
     bf16 = use_bf16(cfg.bf16)  # recorded in simpair.json; trainer_kwargs applies it
     ckpt = _checkpoint_dir(cfg)
     resume_from = _last_checkpoint(ckpt) if resume else None
@@ -357,6 +423,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
             shutil.rmtree(old, ignore_errors=True)
 
     best_metric = "spearman" if regression else "accuracy"
+    if len(dev_sets) > 1:
+        best_metric = f"mean_{best_metric}"
     args = TrainingArguments(
         **trainer_kwargs(cfg, ckpt, dev_ds is not None, best_metric),
         use_cpu=not torch.cuda.is_available(),
@@ -379,6 +447,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
     if cfg.rdrop_alpha and ex.task == "regression":
         raise ConfigError("rdrop_alpha: R-Drop applies to classification, not to regression scores")
     trainer_cls = _rdrop_trainer(Trainer, cfg.rdrop_alpha) if cfg.rdrop_alpha else Trainer
+    if len(dev_sets) > 1:
+        trainer_cls = _mean_over_files_trainer(trainer_cls)
     trainer = trainer_cls(
         model=model,
         args=args,
@@ -413,6 +483,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
             scores = _softmax_pos(logits)
             threshold, _ = best_threshold(scores, golds.astype(int), "accuracy")
             threshold_f1, _ = best_threshold(scores, golds.astype(int), "f1")
+            if len(outs) > 1:  # one cut for every domain: the best mean of the per-file accuracies
+                threshold, _ = mean_accuracy_threshold([(_softmax_pos(lg), gd.astype(int)) for lg, gd in outs])
         dev_metrics = _metrics(ex, logits, golds, threshold)
         if ex.task == "classification":
             dev_metrics["accuracy_at_0.5"] = float(((_softmax_pos(logits) >= 0.5) == golds.astype(bool)).mean())
@@ -420,20 +492,22 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, callbac
             per_file = {dev[0]: _metrics(ex, lg, gd, threshold) for dev, (lg, gd) in zip(ex.devs, outs)}
 
     # 4. save: a standard model directory (or a small peft adapter) + simpair.json, atomically
-    history = [h for h in trainer.state.log_history if "eval_loss" in h or "loss" in h]
+    history = [h for h in trainer.state.log_history if "loss" in h or any(k.startswith("eval_") for k in h)]
     meta = {
         "simpair_version": __version__,
         "kind": "classifier" if ex.task == "classify" else "cross-encoder",
         "task": ex.task,
         "labels": ex.names,
-        "base_model": cfg.model,
+        "base_model": base_name,
         "base_model_path": str(model_path),
+        "init": cfg.init,
         "method": cfg.method,
         "adapter": adapter,
         "max_length": cfg.max_length,
         "threshold": threshold,
         "threshold_f1": threshold_f1,
         "threshold_rule": ("argmax over classes" if ex.task == "classify" else
+                           f"maximises the mean accuracy over {len(dev_sets)} dev files" if len(dev_sets) > 1 else
                            "maximises dev accuracy" if dev_sets else "default 0.5 (no dev data)"),
         "score_scale": ex.scale,
         "dev_metrics": dev_metrics,

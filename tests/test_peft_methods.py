@@ -102,6 +102,11 @@ def test_prompt_and_prefix_adapters_hold_only_prompt_and_head(method: str, tiny_
     with torch.inference_mode():
         probs = torch.softmax(model(**enc).logits, -1).numpy()
     assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1.0)
+    with torch.inference_mode():  # the virtual tokens really take part: moving them moves the output
+        emb = model.prompt_encoder["default"].embedding.weight
+        emb.add_(torch.randn_like(emb))
+        shifted = torch.softmax(model(**enc).logits, -1).numpy()
+    assert not np.allclose(probs, shifted, atol=1e-6)
     assert meta["parameters"]["trainable_parameters"] < meta["parameters"]["total_parameters"] / 3
 
 

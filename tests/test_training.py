@@ -11,6 +11,7 @@ from conftest import write
 from simpair.config import build_config
 from simpair.cross_encoder import CrossEncoder, default_model
 from simpair.errors import ConfigError, InputError
+from simpair.sampling import temperature_counts
 from simpair.training import train
 
 
@@ -264,3 +265,48 @@ def test_rdrop_and_label_smoothing_train_and_refuse_regression(tiny_bert: Path, 
     with pytest.raises(ConfigError, match="R-Drop"):
         train(build_config({**_cfg(tiny_bert, tmp_path / "reg", train_file, dev_file).to_dict(), "task": "regression",
                             "rdrop_alpha": 1.0}), progress=False)
+
+
+def test_several_domains_mixed_evaluated_per_file_and_continued(tiny_bert: Path, tmp_path: Path,
+                                                                train_file: Path, dev_file: Path) -> None:
+    """Two train files mixed by temperature, two dev files scored one by one (best checkpoint by their mean,
+    one threshold for both), then --init continues from that model."""
+    lines = train_file.read_text(encoding="utf-8").splitlines()
+    small = write(tmp_path / "small" / "train.tsv", "\n".join(lines[:41]) + "\n")  # 40 pairs
+    dev_lines = dev_file.read_text(encoding="utf-8").splitlines()
+    dev2 = write(tmp_path / "other" / "dev.tsv", "\n".join(dev_lines[:31]) + "\n")
+    cfg = _cfg(tiny_bert, tmp_path / "multi", train_file, dev_file, train=[str(train_file), str(small)],
+               dev=[str(dev_file), str(dev2)], sample_temperature=2.0, sample_size=400)
+    meta = train(cfg, progress=False)
+    mix_rows = meta["data"]["train_mix"]
+    assert [m["rows"] for m in mix_rows] == [522, 40]
+    assert [m["drawn"] for m in mix_rows] == temperature_counts([522, 40], 2.0, 400)  # 313 and 87
+    assert meta["train_pairs"] == 400 and mix_rows[1]["drawn"] > 40  # the small file repeats
+    per_file = meta["dev_metrics_per_file"]
+    assert set(per_file) == {str(dev_file), str(dev2)}
+    by_step: dict[int, dict] = {}
+    for h in meta["log_history"]:
+        by_step.setdefault(h["step"], {}).update(h)
+    evals = [h for h in by_step.values() if "eval_mean_accuracy" in h]
+    assert len(evals) == 2 and all(h["eval_mean_accuracy"] == pytest.approx(
+        (h["eval_data_dev_accuracy"] + h["eval_other_dev_accuracy"]) / 2) for h in evals)
+    assert "mean accuracy over 2 dev files" in meta["threshold_rule"]
+    assert all(per_file[str(p)]["threshold"] == meta["threshold"] for p in (dev_file, dev2))
+
+    cont = train(_cfg(tiny_bert, tmp_path / "cont", small, dev2, init=str(tmp_path / "multi"), max_steps=2,
+                      eval_steps=2, learning_rate=1e-9), progress=False)
+    assert cont["init"] == str(tmp_path / "multi") and cont["base_model"] == str(tiny_bert)
+    # with a vanishing learning rate the continued model scores as the one it started from
+    before = CrossEncoder(str(tmp_path / "multi"), bf16=False).predict([("问题一", "问题二"), ("a", "b")])
+    after = CrossEncoder(str(tmp_path / "cont"), bf16=False).predict([("问题一", "问题二"), ("a", "b")])
+    np.testing.assert_allclose(after, before, atol=1e-4)
+
+
+def test_init_refuses_a_model_of_another_task(tiny_bert: Path, tmp_path: Path, train_file: Path,
+                                              dev_file: Path) -> None:
+    sts = write(tmp_path / "sts.tsv", "sentence1\tsentence2\tscore\n一\t二\t3\n三\t四\t1\n五\t六\t4\n")
+    reg = train(_cfg(tiny_bert, tmp_path / "reg", sts, sts, max_steps=1, eval_steps=1), progress=False)
+    assert reg["task"] == "regression"
+    with pytest.raises(ConfigError, match="init: .* trained for regression"):
+        train(_cfg(tiny_bert, tmp_path / "x", train_file, dev_file, init=str(tmp_path / "reg")), progress=False)
+    assert not (tmp_path / "x").exists()

@@ -138,6 +138,10 @@ def load_classifier(model: str | Path, merge: bool = True) -> tuple[Any, Any, di
     with _quiet(), remote_code_errors(base_name):
         base = AutoModelForSequenceClassification.from_pretrained(base_path, **label_kwargs(meta),
                                                                   **load_kwargs(base_path))
+    if adapter_cfg.get("peft_type") == "PREFIX_TUNING":
+        from ..peft_methods import prefix_compatible
+
+        prefix_compatible(base)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # peft's use of deprecated transformers names
         warnings.simplefilter("ignore", DeprecationWarning)
