@@ -43,7 +43,7 @@ test-latest:
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
 	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
-	$(LATEST_VENV)/bin/pip freeze --exclude-editable > $(LATEST_VENV)/versions.txt
+	$(LATEST_VENV)/bin/pip freeze --all --exclude-editable > $(LATEST_VENV)/versions.txt
 	$(LATEST_VENV)/bin/python scripts/lock_drift.py $(LOCK) $(LATEST_VENV)/versions.txt
 	SIMPAIR_HOME=$(CURDIR)/$(LATEST_VENV)/simpair-home $(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
 

@@ -28,14 +28,13 @@ DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 def main() -> int:
     import numpy as np
     import torch
+    from _common import compare_to_peer, emit, timed
     from sklearn.metrics import roc_auc_score
 
-    from _common import compare_to_peer, emit, timed
-    from simpair.bi_encoder import BiEncoder
-    from simpair.data import read_pairs
+    from simpair import BiEncoder, read_pairs
+    from simpair.backend.onnx import find_onnx
     from simpair.models import resolve
     from simpair.models.load import sentence_transformer
-    from simpair.runtime import find_onnx
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="e5-small")

@@ -51,14 +51,14 @@ def run_faiss(kind: str, emb_path: str, q_path: str, exact_path: str | None, res
     import faiss
     import numpy as np
 
-    from simpair.index import HNSW_EF_SEARCH, _apply_params, _make_faiss
+    from simpair.index import HNSW_EF_SEARCH, apply_params, make_faiss
 
     emb = np.load(emb_path, mmap_mode="r")
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     q = np.load(q_path)
     t0 = time.perf_counter()
-    index, params = _make_faiss(kind, emb.shape[1], emb)
-    _apply_params(index, params)
+    index, params = make_faiss(kind, emb.shape[1], emb)
+    apply_params(index, params)
     index.add(emb)
     build = time.perf_counter() - t0
     size = len(faiss.serialize_index(index))
@@ -69,7 +69,7 @@ def run_faiss(kind: str, emb_path: str, q_path: str, exact_path: str | None, res
     for value in sweeps[1]:
         if value is not None:
             p = dict(params, **{sweeps[0]: value})
-            _apply_params(index, p)
+            apply_params(index, p)
         lat = _latencies(lambda x: index.search(x, 10), q)
         t1 = time.perf_counter()
         _, ids = index.search(q, 10)
@@ -121,14 +121,13 @@ def rerank_latency(model: str, emb_dir: Path, queries: list[str], n: int = 50) -
     """Whole search latency: encode the query, HNSW top 50, re-rank the 50 with the cross-encoder."""
     import numpy as np
 
-    from simpair.bi_encoder import BiEncoder
-    from simpair.cross_encoder import CrossEncoder
-    from simpair.index import _apply_params, _make_faiss
+    from simpair import BiEncoder, CrossEncoder
+    from simpair.index import apply_params, make_faiss
 
     emb = np.load(emb_dir / "embeddings.npy")
     texts = (emb_dir / "texts.txt").read_text(encoding="utf-8").splitlines()
-    index, params = _make_faiss("hnsw", emb.shape[1], emb)
-    _apply_params(index, params)
+    index, params = make_faiss("hnsw", emb.shape[1], emb)
+    apply_params(index, params)
     index.add(emb)
     enc, ce = BiEncoder("e5-small"), CrossEncoder(model)
     ce.predict([("预热", "预热")])
@@ -153,9 +152,9 @@ def main() -> int:
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
     import numpy as np
-
     from pool_embeddings import cache_dir
-    from simpair.bi_encoder import BiEncoder
+
+    from simpair import BiEncoder
 
     enc = BiEncoder("e5-small")
     emb_dir = cache_dir(enc.fingerprint)

@@ -30,7 +30,7 @@ def score_model(name: str, pairs: list[tuple[str, str]], labels: list[int], symm
                 batch_size: int) -> dict[str, object]:
     import numpy as np
 
-    from simpair.cross_encoder import CrossEncoder
+    from simpair import CrossEncoder
     from simpair.metrics import classification_metrics
     from simpair.utils import dir_size
 
@@ -64,7 +64,7 @@ def score_model(name: str, pairs: list[tuple[str, str]], labels: list[int], symm
 def main() -> int:
     from _common import emit
 
-    from simpair.data import read_pairs
+    from simpair import read_pairs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=None, help="Model name or directory (repeatable).")

@@ -32,7 +32,7 @@ def zero_shot_bi_encoder(dev: Path) -> dict[str, float]:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from simpair.data import read_pairs
+    from simpair import read_pairs
     from simpair.metrics import classification_metrics, cross_fitted_accuracy
     from simpair.models import resolve
 
@@ -74,8 +74,7 @@ def main() -> int:
         print(json.dumps({"skipped": f"{SHARED} not found"}))
         return 0
 
-    from simpair.config import build_config
-    from simpair.training import train
+    from simpair import build_config, train
 
     cfg = build_config(dict(
         model="e5-small", train=str(SHARED / "train.tsv"), dev=str(SHARED / "dev.tsv"), out=args.out,
@@ -91,8 +90,7 @@ def main() -> int:
     # rescore dev with the saved model: inference speed, and an honest tuned-threshold accuracy
     import numpy as np
 
-    from simpair.cross_encoder import CrossEncoder
-    from simpair.data import read_pairs
+    from simpair import CrossEncoder, read_pairs
     from simpair.metrics import cross_fitted_accuracy
 
     dev = read_pairs(SHARED / "dev.tsv", warn=False)

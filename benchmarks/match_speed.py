@@ -32,11 +32,10 @@ DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 def main() -> int:
     import numpy as np
     import torch
-
     from _common import compare_to_peer, emit, timed
-    from simpair.cross_encoder import CrossEncoder
-    from simpair.data import read_pairs
-    from simpair.runtime import find_onnx
+
+    from simpair import CrossEncoder, read_pairs
+    from simpair.backend.onnx import find_onnx
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="A full cross-encoder directory (not an adapter).")

@@ -51,8 +51,7 @@ METHODS = {
 
 def run_one(task: str, method: str, out: Path) -> dict:
     """Train one (task, method) in this process; return the row (peak RSS added by the parent)."""
-    from simpair.config import build_config
-    from simpair.training import train
+    from simpair import build_config, train
 
     cfg = build_config(dict(model="e5-small", out=str(out), epochs=1.0, warmup_ratio=0.1, seed=42,
                             **TASKS[task], **METHODS[method]))

@@ -38,7 +38,7 @@ def main() -> int:
         return 0
     import numpy as np
 
-    from simpair.bi_encoder import BiEncoder
+    from simpair import BiEncoder
 
     texts = [t for t in POOL.read_text(encoding="utf-8").splitlines() if t.strip()][: args.limit]
     enc = BiEncoder(args.model)

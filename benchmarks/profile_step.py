@@ -40,7 +40,8 @@ def forward_flops(config, mask) -> float:  # noqa: ANN001
 
 def profile(fn, name: str, steps: int = 3) -> tuple[float, str]:  # noqa: ANN001
     """Best seconds of ``steps`` runs after a warm-up, and the profiler table of one more run."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     fn()
     best = float("inf")
@@ -58,11 +59,10 @@ def profile(fn, name: str, steps: int = 3) -> tuple[float, str]:  # noqa: ANN001
 
 def main() -> int:
     import torch
-
     from _common import emit
-    from simpair.cross_encoder import CrossEncoder
-    from simpair.data import read_pairs
-    from simpair.runtime import bf16_autocast, length_sorted_batches
+
+    from simpair import CrossEncoder, read_pairs
+    from simpair.backend.runtime import bf16_autocast, length_sorted_batches
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="runs/lcqmc-e5-small-stage3")

@@ -47,11 +47,9 @@ def main() -> int:
     import faiss
     import numpy as np
 
-    from simpair.bi_encoder import BiEncoder
-    from simpair.data import read_pairs
-    from simpair.index import read_corpus
+    from simpair import BiEncoder, read_corpus, read_pairs, read_queries
     from simpair.metrics import cross_fitted_accuracy
-    from simpair.search import read_queries, retrieval_metrics
+    from simpair.search import retrieval_metrics
 
     corpus = read_corpus(RET / "corpus.tsv")
     ids = [e.id for e in corpus]
@@ -93,7 +91,7 @@ def main() -> int:
             best_name, best_mrr = scheme, metrics["mrr@10"]
     result["best_scheme"] = best_name
     if args.rerank:
-        from simpair.cross_encoder import CrossEncoder
+        from simpair import CrossEncoder
 
         ce = CrossEncoder(args.rerank)
         cvec, ranked, _ = run(args.rerank_scheme, k=50, limit=args.rerank_limit)

@@ -31,7 +31,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def _pairs() -> list[tuple[str, str]]:
-    from simpair.data import read_pairs
+    from simpair import read_pairs
 
     path = SHARED / "lcqmc" / "dev.tsv"
     data = read_pairs(path if path.is_file() else ROOT / "data" / "dev.tsv", warn=False)
@@ -39,8 +39,7 @@ def _pairs() -> list[tuple[str, str]]:
 
 
 def _index() -> str:
-    from simpair.bi_encoder import BiEncoder
-    from simpair.index import Index
+    from simpair import BiEncoder, Index
     from simpair.utils import simpair_home
 
     corpus = SHARED / "retrieval" / "lcqmc-dev" / "corpus.tsv"

@@ -58,8 +58,13 @@ def recipe(base: str, train, dev, steps: int | None, max_length_padding: bool) -
     import numpy as np
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
@@ -112,9 +117,7 @@ def st_trainer(base: str, train, dev) -> dict[str, float]:  # noqa: ANN001
 
 
 def simpair_train(base: str, train_file: Path, dev, **options) -> dict[str, float]:  # noqa: ANN001, ANN003
-    from simpair.config import build_config
-    from simpair.cross_encoder import CrossEncoder
-    from simpair.training import train
+    from simpair import CrossEncoder, build_config, train
 
     with tempfile.TemporaryDirectory() as tmp:
         meta = train(build_config({"model": base, "train": str(train_file), "out": f"{tmp}/model", **options}),
@@ -127,9 +130,9 @@ def simpair_train(base: str, train_file: Path, dev, **options) -> dict[str, floa
 
 def main() -> int:
     import torch
-
     from _common import emit
-    from simpair.data import read_pairs
+
+    from simpair import read_pairs
     from simpair.models import resolve
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

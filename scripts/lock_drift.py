@@ -26,7 +26,8 @@ def pins(path: str) -> dict[str, str]:
 
 def main(lock: str, installed: str) -> int:
     locked, latest = pins(lock), pins(installed)
-    latest.pop("torch", None)
+    for name in ("torch", "pip", "wheel"):  # installed by hand or by venv, not from the lock
+        latest.pop(name, None)
     rows = [(n, locked.get(n, "-"), v) for n, v in sorted(latest.items()) if locked.get(n) != v]
     rows += [(n, v, "-") for n, v in sorted(locked.items()) if n not in latest]
     for name, old, new in rows:

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .models import resolve
+from .models import read_meta, resolve
 from .models.load import sentence_transformer
-from .runtime import OnnxModel, bf16_autocast, length_sorted_batches, plan, quantize_int8, set_threads
+from .backend.onnx import OnnxModel
+from .backend.runtime import bf16_autocast, length_sorted_batches, plan, quantize_int8, set_threads
 from .utils import atomic_write_text, simpair_home
 
 
@@ -77,6 +78,9 @@ class BiEncoder:
         self.path = resolve(model)
         self.backend, onnx_file, self.precision = plan(backend, self.path, precision, bf16, bulk)
         self.prefix = default_prefix(model, self.path) if prefix is None else prefix
+        meta = read_meta(self.path)
+        # the cosine cut chosen on dev when simpair trained it (None for a base model such as e5-small)
+        self.threshold: float | None = meta.get("threshold")
         self.model: Any = None
         self.onnx: OnnxModel | None = None
         if self.backend == "onnx":

@@ -16,7 +16,11 @@ from typing import Any
 
 import click
 
+from .backend.runtime import BACKENDS, PRECISIONS
+from .config import CHOICES, MODEL_KINDS
 from .errors import SimpairError
+from .index import ON_DUPLICATE, TYPES
+from .readers.pairs import FORMATS, TASKS
 
 
 def _setup_env() -> None:
@@ -134,12 +138,12 @@ _TRAIN_FLAGS = [
     ("--sample-temperature", "sample_temperature", float,
      "Several --train files: draw file i in proportion to rows_i^(1/T) (1: concatenate, 2: square root)."),
     ("--sample-size", "sample_size", int, "Pairs drawn from the --train files in all (default: their total)."),
-    ("--kind", "kind", click.Choice(["cross-encoder", "bi-encoder"]), "What to train (default cross-encoder)."),
-    ("--bi-loss", "bi_loss", click.Choice(["auto", "mnrl", "cosent"]), "Bi-encoder loss."),
+    ("--kind", "kind", click.Choice(CHOICES["kind"]), "What to train (default cross-encoder)."),
+    ("--bi-loss", "bi_loss", click.Choice(CHOICES["bi_loss"]), "Bi-encoder loss."),
     ("--prefix", "prefix", str, 'Bi-encoder text prefix (default "query: " for E5).'),
-    ("--task", "task", click.Choice(["auto", "classification", "regression", "classify"]),
+    ("--task", "task", click.Choice(CHOICES["task"]),
      "Pairs with 0/1 labels or scores (auto), or 'classify': single-text classification (label and text)."),
-    ("--format", "format", click.Choice(["auto", "tsv", "csv", "jsonl", "sts"]), "Input format."),
+    ("--format", "format", click.Choice(CHOICES["format"]), "Input format."),
     ("--text-a-column", "text_a_column", str, "Column (name or 0-based index) of the first text."),
     ("--text-b-column", "text_b_column", str, "Column of the second text."),
     ("--label-column", "label_column", str, "Column of the label or score."),
@@ -154,7 +158,7 @@ _TRAIN_FLAGS = [
     ("--eval-steps", "eval_steps", int, "Evaluate and checkpoint every N steps (default: every epoch)."),
     ("--early-stopping-patience", "early_stopping_patience", int, "Stop after N evaluations without gain."),
     ("--seed", "seed", int, "Random seed."),
-    ("--method", "method", click.Choice(["full", "freeze", "lora", "bitfit", "prompt", "prefix"]),
+    ("--method", "method", click.Choice(CHOICES["method"]),
      "What trains: everything, all but frozen parts, LoRA, biases + head, a soft prompt or prefix."),
     ("--lora-r", "lora_r", int, "LoRA rank (default 16)."),
     ("--lora-alpha", "lora_alpha", float, "LoRA alpha (default 32)."),
@@ -162,9 +166,9 @@ _TRAIN_FLAGS = [
     ("--lora-target-modules", "lora_target_modules", str,
      "LoRA targets, comma-separated (default: query,key,value,dense)."),
     ("--num-virtual-tokens", "num_virtual_tokens", int, "Prompt/prefix tuning: virtual tokens (default 20)."),
-    ("--freeze-embeddings", "freeze_embeddings", click.Choice(["auto", "yes", "no"]), "Freeze word embeddings."),
+    ("--freeze-embeddings", "freeze_embeddings", click.Choice(CHOICES["freeze_embeddings"]), "Freeze word embeddings."),
     ("--freeze-layers", "freeze_layers", int, "Freeze the first N encoder layers."),
-    ("--bf16", "bf16", click.Choice(["auto", "yes", "no"]), "bf16 autocast (auto: when the CPU supports it)."),
+    ("--bf16", "bf16", click.Choice(CHOICES["bf16"]), "bf16 autocast (auto: when the CPU supports it)."),
     ("--checkpoint-dir", "checkpoint_dir", str, "Where checkpoints and TensorBoard logs go (default OUT.checkpoints)."),
     ("--threads", "threads", int, "Torch CPU threads."),
     ("--train-limit", "train_limit", int, "Use only the first N training pairs."),
@@ -200,12 +204,7 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
     cfg = load_config(config_path, overrides) if config_path else build_config(overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        if cfg.kind == "bi-encoder":
-            from .bi_training import train_bi_encoder
-
-            result = train_bi_encoder(cfg, resume=resume, progress=not (quiet or as_json))
-        else:
-            result = run_train(cfg, resume=resume, progress=not (quiet or as_json))
+        result = run_train(cfg, resume=resume, progress=not (quiet or as_json))
     if result.get("rank"):  # distributed training: rank 0 reports for all
         return
     result.pop("log_history", None)
@@ -240,10 +239,10 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
 def _runtime_options(fn: Any) -> Any:
     """--backend / --precision / --threads: how inference runs (see simpair.runtime)."""
     fn = click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all).")(fn)
-    fn = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto",
+    fn = click.option("--precision", type=click.Choice(PRECISIONS), default="auto",
                       show_default=True, help="auto: an ONNX export's fp32, else bf16 where the CPU has it, "
                       "else fp32; int8: dynamic quantisation (slightly different scores).")(fn)
-    return click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
+    return click.option("--backend", type=click.Choice(BACKENDS), default="auto",
                         show_default=True, help="auto: the model's ONNX export (simpair export --onnx) when "
                         "there is one (for files, indexes and servers only on CPUs without bf16), else torch.")(fn)
 
@@ -251,23 +250,27 @@ def _runtime_options(fn: Any) -> Any:
 @main.command(name="eval")
 @click.argument("model")
 @click.argument("data")
-@click.option("--format", "fmt", type=click.Choice(["auto", "tsv", "csv", "jsonl", "sts"]), default="auto")
-@click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto")
+@click.option("--task", type=click.Choice(TASKS), default="auto")
 @click.option("--threshold", type=float, default=None, help="Decision threshold (default: the model's stored one).")
 @click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
 @click.option("--batch-size", type=int, default=64)
 @click.option("--report", "report_dir", type=str, default=None, help="Write metrics.json and PNG plots here.")
+@click.option("--kind", type=click.Choice(MODEL_KINDS), default="auto", show_default=True,
+              help="What MODEL is (auto: from its simpair.json; a sentence-transformers directory such as "
+              "e5-small is a bi-encoder, scored by cosine similarity).")
 @_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None, symmetric: bool, batch_size: int,
-             report_dir: str | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
+             report_dir: str | None, kind: str, backend: str, precision: str, threads: int | None,
+             as_json: bool) -> None:
     """Metrics of MODEL on the labelled pairs (or, for a classifier, labelled texts) in DATA."""
-    from .evaluation import evaluate_file, evaluate_texts
-    from .models import read_meta, resolve
+    from .evaluation import evaluate as run_eval
 
-    if read_meta(resolve(model)).get("task") == "classify":
-        result = evaluate_texts(model, data, fmt=fmt if fmt != "sts" else "auto", batch_size=batch_size,
-                                report_dir=report_dir)
+    result = run_eval(model, data, kind=kind, fmt=fmt, task=task, threshold=threshold, symmetric=symmetric,
+                      batch_size=batch_size, report_dir=report_dir, backend=backend, precision=precision,
+                      threads=threads, progress=True)
+    if result["kind"] == "classifier":
 
         def render_texts(r: dict[str, Any]) -> None:
             m = r["metrics"]
@@ -278,9 +281,6 @@ def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None
 
         _emit(result, as_json, render_texts)
         return
-    result = evaluate_file(model, data, fmt=fmt, task=task, threshold=threshold, symmetric=symmetric,
-                           batch_size=batch_size, report_dir=report_dir, backend=backend, precision=precision,
-                           threads=threads)
 
     def render(r: dict[str, Any]) -> None:
         rows = [(k, v) for k, v in r["metrics"].items() if v is not None]
@@ -300,10 +300,12 @@ def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None
 @click.option("--file", "file_", type=str, default=None, help="Score every pair in this file (any supported format).")
 @click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
 @click.option("--batch-size", type=int, default=64)
+@click.option("--domain", default=None, help="Decide with the threshold calibrated under this name "
+              "(simpair calibrate MODEL DEV --name NAME).")
 @_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetric: bool, batch_size: int,
-          backend: str, precision: str, threads: int | None, as_json: bool) -> None:
+          domain: str | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Are two questions the same? 'simpair match "q1" "q2"', or --file pairs.tsv."""
     from .cross_encoder import CrossEncoder, default_model
 
@@ -315,7 +317,8 @@ def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetri
     if name is None:
         raise SimpairError("match: no model; train one (simpair train --config configs/quick.yaml), "
                            "pass --model DIR or set SIMPAIR_MODEL")
-    ce = CrossEncoder(name, backend=backend, precision=precision, threads=threads, bulk=file_ is not None)
+    ce = CrossEncoder(name, backend=backend, precision=precision, threads=threads, bulk=file_ is not None,
+                      domain=domain)
     if not ce.trained:
         click.echo(f"warning: {name} has no simpair.json: its classification head may be untrained", err=True)
     if file_ is None:
@@ -333,25 +336,15 @@ def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetri
 
 
 def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: bool) -> None:
-    from .data import read_pairs
-
-    data = read_pairs(path, require_labels=False, warn=False)
     t0 = time.perf_counter()
     n = 0
-    for i, score in ce.stream(((p.text_a, p.text_b) for p in data.pairs), batch_size, symmetric):
-        p = data.pairs[i]
-        row: dict[str, Any] = {"line": p.line, "text_a": p.text_a, "text_b": p.text_b}
-        if ce.task == "regression":
-            row["score"] = score
-        else:
-            row.update(probability=score, same=score >= ce.threshold)
-        if p.label is not None:
-            row["gold"] = p.label
+    for row in ce.match_file(path, batch_size=batch_size, symmetric=symmetric):
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
-            label = ("same" if row.get("same") else "different") if "same" in row else ""
-            click.echo(f"{p.line}\t{score:.4f}\t{label}\t{p.text_a}\t{p.text_b}")
+            label = ("same" if row["same"] else "different") if "same" in row else ""
+            score = row.get("probability", row.get("score"))
+            click.echo(f"{row['line']}\t{score:.4f}\t{label}\t{row['text_a']}\t{row['text_b']}")
         n += 1
     seconds = time.perf_counter() - t0
     click.echo(f"scored {n} pairs in {seconds:.2f}s ({n / max(seconds, 1e-9):.1f} pairs/s)", err=True)
@@ -368,9 +361,10 @@ def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: b
 @click.option("--explain", is_flag=True, help="Show the pipeline's stages for one text: token ids, logits, softmax.")
 @click.option("--all-scores", is_flag=True, help="Every class's probability, not only the best.")
 @click.option("--batch-size", type=int, default=32)
+@_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def sentiment(texts: tuple[str, ...], model: str | None, file_: str | None, explain: bool, all_scores: bool,
-              batch_size: int, as_json: bool) -> None:
+              batch_size: int, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Sentiment of each TEXT with transformers' pipeline("sentiment-analysis")."""
     from .sentiment import Sentiment
 
@@ -381,7 +375,7 @@ def sentiment(texts: tuple[str, ...], model: str | None, file_: str | None, expl
         raise click.UsageError('give a text: simpair sentiment "this film was wonderful" (or --file FILE)')
     if explain and len(items) != 1:
         raise click.UsageError("--explain takes exactly one text")
-    clf = Sentiment(model)
+    clf = Sentiment(model, backend=backend, precision=precision, threads=threads)
     if explain:
         result = clf.explain(items[0])
 
@@ -408,11 +402,9 @@ def sentiment(texts: tuple[str, ...], model: str | None, file_: str | None, expl
 
 def _read_lines(path: str) -> list[str]:
     """Non-empty lines of a UTF-8 file (or stdin), with the file and line named on bad input."""
-    from .data import _decode_lines
+    from .readers import read_text_lines
 
-    raw = sys.stdin.buffer.read() if path == "-" else None
-    lines = _decode_lines(Path(path), raw, expected="one text a line")
-    return [text.strip() for _, text in lines if text.strip()]
+    return read_text_lines(path, sys.stdin.buffer.read() if path == "-" else None)
 
 
 # --------------------------------------------------------------------------- serve
@@ -431,10 +423,11 @@ def _read_lines(path: str) -> list[str]:
 @click.option("--no-batching", is_flag=True, help="Score each request alone (for comparison).")
 @click.option("--max-texts", default=64, show_default=True, type=int, help="Most pairs/texts in one request.")
 @click.option("--max-chars", default=1000, show_default=True, type=int, help="Most characters in one text.")
+@click.option("--domain", default=None, help="The matcher decides with the threshold calibrated under this name.")
 @_runtime_options
 def serve(model: str | None, index_dir: str | None, sentiment_model: str | None, no_sentiment: bool, host: str,
           port: int, batch_window_ms: float, max_batch: int, no_batching: bool, max_texts: int, max_chars: int,
-          backend: str, precision: str, threads: int | None) -> None:
+          domain: str | None, backend: str, precision: str, threads: int | None) -> None:
     """HTTP API (POST /match /search /sentiment, GET /healthz /info /docs) and a web page at /."""
     from .serve import Limits, serve as run_server
 
@@ -444,7 +437,7 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
     run_server(host=host, port=port, model=model, index=index_dir, sentiment_model=sentiment_model,
                load_sentiment=not no_sentiment, batching=not no_batching, window_ms=batch_window_ms,
                max_batch=max_batch, limits=Limits(max_texts=max_texts, max_chars=max_chars), backend=backend,
-               precision=precision, threads=threads)
+               precision=precision, threads=threads, domain=domain)
 
 
 # --------------------------------------------------------------------------- export
@@ -465,7 +458,8 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
 def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: bool, int8: bool, out: str | None,
            as_json: bool) -> None:
     """Write MODEL in another form: merged into a plain transformers model, a compact delta, or ONNX."""
-    from .export import export_onnx, lowrank_delta, merge_adapter
+    from .backend.onnx_export import export_onnx
+    from .export import lowrank_delta, merge_adapter
     from .utils import human_size
 
     if int8 and not onnx:
@@ -496,7 +490,7 @@ def index() -> None:
 @click.argument("corpus")
 @click.option("--out", required=True, help="Index directory to write.")
 @click.option("--model", default="e5-small", show_default=True, help="Bi-encoder model.")
-@click.option("--type", "kind", type=click.Choice(["auto", "flat", "hnsw", "ivf", "ivfpq"]), default="auto",
+@click.option("--type", "kind", type=click.Choice(TYPES), default="auto",
               show_default=True, help="auto: flat up to 20k texts, HNSW up to 2M, IVF-PQ beyond.")
 @click.option("--prefix", default=None, help='Text prefix (default: "query: " for E5 models).')
 @click.option("--batch-size", type=int, default=64)
@@ -507,7 +501,8 @@ def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None
                 as_json: bool) -> None:
     """Encode CORPUS (.txt, .tsv id<TAB>text, .jsonl) and write an index to --out."""
     from .bi_encoder import BiEncoder
-    from .index import Index, choose_type, memory_estimate, read_corpus
+    from .index import Index, choose_type, memory_estimate
+    from .readers import read_corpus
     from .utils import human_size
 
     n = len(read_corpus(corpus))  # validate first: nothing is encoded for a bad file
@@ -527,25 +522,15 @@ def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None
 @index.command("add")
 @click.argument("index_dir")
 @click.argument("corpus")
-@click.option("--on-duplicate", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+@click.option("--on-duplicate", type=click.Choice(ON_DUPLICATE), default="error", show_default=True,
               help="An id already in the index: reject the file, or skip that entry.")
 @click.option("--batch-size", type=int, default=64)
 @click.option("--json", "as_json", is_flag=True)
 def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, as_json: bool) -> None:
     """Append the texts of CORPUS to INDEX_DIR; what is there is not re-encoded."""
-    from .bi_encoder import BiEncoder
-    from .index import Index
+    from .index import add_to_index
 
-    from .index import manifest_path, read_corpus
-    from .utils import dir_lock
-
-    read_corpus(corpus)  # validate before waiting for the lock or loading a model
-    manifest_path(index_dir)  # an index is there: else nothing is created, not even the lock file
-    with dir_lock(index_dir):  # a second `index add` waits here, then adds to what the first wrote
-        idx = Index.load(index_dir)
-        m = idx.manifest
-        encoder = BiEncoder(m["model"], prefix=m["prefix"])
-        result = idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=not as_json)
+    result = add_to_index(index_dir, corpus, on_duplicate=on_duplicate, batch_size=batch_size, progress=not as_json)
     _emit(result, as_json, lambda r: click.echo(f"added {r['added']}, skipped {r['skipped']}, now {r['count']}"))
 
 
@@ -571,20 +556,23 @@ def index_info(index_dir: str, as_json: bool) -> None:
 @click.option("--rerank-model", default=None, help="Re-rank with this cross-encoder (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True, help="Candidates re-ranked per query.")
 @click.option("--queries", "queries_file", default=None, help="A file of queries, one a line.")
+@click.option("--domain", default=None, help="The re-ranker decides with the threshold calibrated under this name.")
 @_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model: str | None, candidates: int,
-           queries_file: str | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
+           queries_file: str | None, domain: str | None, backend: str, precision: str, threads: int | None,
+           as_json: bool) -> None:
     """Find the stored questions closest to QUERY (or to each line of --queries)."""
-    from .data import _decode_lines
+    from .models import default_reranker
+    from .readers import read_text_lines
     from .search import Searcher
 
     if (query is None) == (queries_file is None):
         raise click.UsageError("give a QUERY or --queries FILE")
-    queries = [query] if query is not None else [t.split("\t")[0] for _, t in _decode_lines(Path(queries_file))
-                                                   if t.strip()]
-    searcher = Searcher(index_dir, reranker=_reranker(rerank, rerank_model), backend=backend, precision=precision,
-                        threads=threads, bulk=queries_file is not None)
+    queries = [query] if query is not None else read_text_lines(queries_file, expected="one query a line",
+                                                                first_column=True)
+    searcher = Searcher(index_dir, reranker=default_reranker(rerank, rerank_model), backend=backend,
+                        precision=precision, threads=threads, bulk=queries_file is not None, domain=domain)
     t0 = time.perf_counter()
     results = searcher.search_batch(queries, k=k, candidates=candidates)
     seconds = time.perf_counter() - t0
@@ -601,20 +589,6 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
     click.echo(f"{len(queries)} queries in {seconds:.3f}s", err=True)
 
 
-def _reranker(rerank: bool, rerank_model: str | None) -> str | None:
-    """The cross-encoder named by --rerank / --rerank-model, or None for no re-ranking."""
-    from .cross_encoder import default_model
-
-    if rerank_model:
-        return rerank_model
-    if not rerank:
-        return None
-    name = default_model()
-    if name is None:
-        raise SimpairError("--rerank: no matcher; pass --rerank-model DIR or set SIMPAIR_MODEL")
-    return name
-
-
 @main.command("eval-retrieval")
 @click.argument("index_dir")
 @click.argument("queries_file")
@@ -628,20 +602,12 @@ def _reranker(rerank: bool, rerank_model: str | None) -> str | None:
 def eval_retrieval(index_dir: str, queries_file: str, rerank: bool, rerank_model: str | None, candidates: int,
                    limit: int | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Recall@1/5/10, MRR@10, nDCG@10 of INDEX_DIR on QUERIES_FILE (query<TAB>relevant_ids)."""
-    from .cross_encoder import CrossEncoder
-    from .search import Searcher, ann_recall_vs_exact, evaluate_retrieval, read_queries
+    from .evaluation import evaluate_index
+    from .models import default_reranker
 
-    run = {"backend": backend, "precision": precision, "threads": threads}
-    searcher = Searcher(index_dir, **run)
-    report: dict[str, Any] = {"bi_encoder": evaluate_retrieval(searcher, queries_file, candidates=candidates,
-                                                               limit=limit)}
-    if searcher.index.kind != "flat":
-        queries = [q for q, _, _ in read_queries(queries_file)[:limit]]
-        report["ann_recall@10_vs_exact"] = ann_recall_vs_exact(searcher.index, searcher.encoder, queries)
-    reranker = _reranker(rerank, rerank_model)
-    if reranker:
-        searcher.reranker = CrossEncoder(reranker, **run)
-        report["reranked"] = evaluate_retrieval(searcher, queries_file, candidates=candidates, limit=limit)
+    report = evaluate_index(index_dir, queries_file, reranker=default_reranker(rerank, rerank_model),
+                            candidates=candidates, limit=limit, backend=backend, precision=precision,
+                            threads=threads, progress=True)
 
     def render(r: dict[str, Any]) -> None:
         rows = [(f"{part} {k}", v) for part in ("bi_encoder", "reranked") if part in r
@@ -651,6 +617,40 @@ def eval_retrieval(index_dir: str, queries_file: str, rerank: bool, rerank_model
         _table(f"simpair eval-retrieval {index_dir}", rows)
 
     _emit(report, as_json, render)
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+@main.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--name", default=None, help="Store the threshold under this domain name (match/search/serve "
+              "--domain NAME picks it); without it, it becomes the model's threshold.")
+@click.option("--metric", type=click.Choice(["accuracy", "f1"]), default="accuracy", show_default=True,
+              help="What the threshold maximises on DATA.")
+@click.option("--dry-run", is_flag=True, help="Report only; write nothing.")
+@click.option("--batch-size", type=int, default=64)
+@_runtime_options
+@click.option("--json", "as_json", is_flag=True)
+def calibrate(model: str, data: str, name: str | None, metric: str, dry_run: bool, batch_size: int, backend: str,
+              precision: str, threads: int | None, as_json: bool) -> None:
+    """Re-tune MODEL's decision threshold on the labelled pairs in DATA, without retraining."""
+    from .calibration import calibrate as run_calibrate
+
+    result = run_calibrate(model, data, name=name, metric=metric, batch_size=batch_size, backend=backend,
+                           precision=precision, threads=threads, write=not dry_run, progress=True)
+
+    def render(r: dict[str, Any]) -> None:
+        rows = [("pairs", r["pairs"]), ("global threshold", r["global_threshold"]),
+                ("accuracy at global", r["accuracy_at_global"]), ("calibrated threshold", r["threshold"]),
+                ("accuracy at calibrated", r["accuracy_at_calibrated"])]
+        rows += [(f"held-out accuracy, tuned on {c['pairs']}", f"{c['held_out_accuracy_mean']:.4f} ± "
+                  f"{c['held_out_accuracy_std']:.4f}") for c in r["sample_curve"]]
+        rows.append(("written", r["written"] or "nothing (--dry-run)"))
+        _table(f"simpair calibrate {r['model']}" + (f" --name {r['name']}" if r["name"] else ""), rows)
+
+    _emit(result, as_json, render)
 
 
 if __name__ == "__main__":  # pragma: no cover

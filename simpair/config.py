@@ -16,6 +16,13 @@ import yaml
 from .errors import ConfigError
 
 
+# Token limits, each stated once. Training cuts pairs and texts at TRAIN_MAX_LENGTH unless a config says
+# otherwise (LCQMC-style questions are ~25 tokens a pair); a trained model records its own limit in
+# simpair.json, and a model that records none is run with the fallback of its kind.
+TRAIN_MAX_LENGTH = 64
+MAX_LENGTH_FALLBACK = {"cross-encoder": 128, "classifier": 256, "encoder": 512}
+
+
 @dataclass
 class TrainConfig:
     """Everything ``simpair train`` needs; every field can come from YAML or a flag."""
@@ -38,7 +45,7 @@ class TrainConfig:
     text_column: str | None = None  # classify: the text column (name or 0-based index)
     label_names: list[str] | None = None  # classify: class names in id order (labels 0..K-1 get these names)
     score_range: list[float] = field(default_factory=lambda: [0.0, 5.0])
-    max_length: int = 64
+    max_length: int = TRAIN_MAX_LENGTH
     batch_size: int = 16  # 16 / 1e-4: best of the sweep on the LCQMC sample (README, "Recipe")
     eval_batch_size: int = 128
     learning_rate: float = 1e-4
@@ -77,7 +84,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-_CHOICES = {
+# what a model is, for commands that take any model (simpair eval --kind)
+MODEL_KINDS = ("auto", "cross-encoder", "bi-encoder", "classifier")
+
+# the allowed values of every choice field; the CLI builds its options from these
+CHOICES = {
     "kind": ("cross-encoder", "bi-encoder"),
     "bi_loss": ("auto", "mnrl", "cosent"),
     "task": ("auto", "classification", "regression", "classify"),
@@ -126,8 +137,8 @@ def _check_type(name: str, value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, (str, int, float)):
             raise ConfigError(f"{where}: '{name}' must be a string, got {type(value).__name__} {value!r}")
         value = str(value)
-        if name in _CHOICES and value not in _CHOICES[name]:
-            raise ConfigError(f"{where}: '{name}' must be one of {', '.join(_CHOICES[name])}, got {value!r}")
+        if name in CHOICES and value not in CHOICES[name]:
+            raise ConfigError(f"{where}: '{name}' must be one of {', '.join(CHOICES[name])}, got {value!r}")
         return value
     return value
 

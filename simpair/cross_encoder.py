@@ -9,47 +9,36 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelNotFoundError, SimpairError
+from .backend.onnx import OnnxModel, find_onnx, onnx_dir
+from .backend.runtime import (
+    bf16_autocast,
+    bf16_supported,
+    length_sorted_batches,
+    onnx_wanted,
+    plan,
+    quantize_int8,
+    set_threads,
+    use_bf16,
+)
+from .config import MAX_LENGTH_FALLBACK
+from .errors import SimpairError
 from .models import META_FILE, load_classifier, read_meta, resolve
-from .models.resolve import bundled_dir
-from .runtime import (OnnxModel, bf16_autocast, bf16_supported, find_onnx, length_sorted_batches, onnx_dir, onnx_wanted,
-                      plan, quantize_int8, set_threads, use_bf16)
+from .models.resolve import default_model, last_trained_file
 from .utils import dir_lock, simpair_home
 
-__all__ = ["META_FILE", "CrossEncoder", "bf16_autocast", "bf16_supported", "default_model", "length_sorted_batches",
-           "read_meta", "use_bf16"]
+__all__ = ["META_FILE", "CrossEncoder", "bf16_autocast", "bf16_supported", "decide", "default_model",
+           "domain_threshold", "last_trained_file", "length_sorted_batches", "read_meta", "use_bf16"]
 
 
-def last_trained_file() -> Path:
-    """Where the last trained pair model is recorded (the default of ``match``)."""
-    return simpair_home() / "last-model"
-
-
-def default_model() -> str | None:
-    """The model ``match``/``eval``/``--rerank`` use without ``--model``.
-
-    $SIMPAIR_MODEL, else the last pair model trained with this $SIMPAIR_HOME, else the bundled
-    ``matcher`` (None only when an installation lacks it).
-    """
-    env = os.environ.get("SIMPAIR_MODEL")
-    if env:
-        return env
-    marker = last_trained_file()
-    if marker.is_file():
-        path = marker.read_text(encoding="utf-8").strip()
-        if path and Path(path, META_FILE).is_file():
-            return path
-    try:
-        bundled_dir("matcher")
-    except ModelNotFoundError:
-        return None
-    return "matcher"
+def decide(score: float, threshold: float) -> bool:
+    """The one decision rule: a pair is "same" when its probability reaches the model's threshold."""
+    return bool(score >= threshold)
 
 
 def prepare_bundled(path: Path) -> None:
@@ -66,13 +55,25 @@ def prepare_bundled(path: Path) -> None:
         return
     import logging
 
-    from .export import export_onnx
+    from .backend.onnx_export import export_onnx
 
     logging.getLogger("simpair").info("preparing the bundled matcher for fast starts (once): ONNX export "
                                       "into %s", simpair_home())
     with dir_lock(onnx_dir(path)):  # two first runs at once: one exports, the other then finds it
         if find_onnx(path) is None:
             export_onnx(str(path))
+
+
+def domain_threshold(meta: dict[str, Any], domain: str | None, model: str) -> float:
+    """The decision threshold: the model's own, or the one calibrated for ``domain``."""
+    if domain is None:
+        return float(meta.get("threshold", 0.5))
+    named = meta.get("thresholds") or {}
+    if domain not in named:
+        known = ", ".join(sorted(named)) or "none yet"
+        raise SimpairError(f"{model}: no threshold calibrated for domain {domain!r} (calibrated: {known}); "
+                           f"run 'simpair calibrate {model} DEV.tsv --name {domain}'")
+    return float(named[domain]["threshold"])
 
 
 class CrossEncoder:
@@ -85,12 +86,13 @@ class CrossEncoder:
 
     def __init__(self, model: str, max_length: int | None = None, bf16: str | bool | None = None,
                  threads: int | None = None, backend: str = "auto", precision: str = "auto",
-                 bulk: bool = True) -> None:
+                 bulk: bool = True, domain: str | None = None) -> None:
         """``backend``: ``torch``, ``onnx`` (an export made by ``simpair export --onnx``) or ``auto`` (the
         export when there is one for the precision — except, with ``bulk``, on CPUs with native bf16, where
         torch bf16 is faster; pass ``bulk=False`` for a few pairs, where start-up time dominates);
         ``precision``: ``fp32``, ``bf16`` (torch), ``int8`` or ``auto`` (bf16 where the CPU has it).
-        ``bf16`` (``auto|yes|no``) is the older switch."""
+        ``bf16`` (``auto|yes|no``) is the older switch. ``domain``: decide with the threshold calibrated under
+        that name (``simpair calibrate MODEL DEV --name NAME``) instead of the model's own."""
         self.name = model
         path = Path(resolve(model))
         self.path = str(path)
@@ -104,7 +106,7 @@ class CrossEncoder:
         if precision == "auto" and bf16 in (None, "auto") and backend == "auto" and onnx_wanted(backend, bulk=bulk):
             prepare_bundled(path)  # the export auto would run
         self.backend, onnx_file, self.precision = plan(backend, path, precision, bf16, bulk)
-        self.max_length = int(max_length or self.meta.get("max_length") or 128)
+        self.max_length = int(max_length or self.meta.get("max_length") or MAX_LENGTH_FALLBACK["cross-encoder"])
         self.model: Any = None
         self.tokenizer: Any = None
         self.onnx: OnnxModel | None = None
@@ -120,7 +122,8 @@ class CrossEncoder:
             self.num_labels = int(self.model.config.num_labels)
         self.bf16 = self.precision == "bf16"
         self.task = self.meta.get("task") or ("regression" if self.num_labels == 1 else "classification")
-        self.threshold = float(self.meta.get("threshold", 0.5))
+        self.domain = domain
+        self.threshold = domain_threshold(self.meta, domain, model)
         self.score_scale = float(self.meta.get("score_scale", 1.0))
 
     @property
@@ -178,11 +181,30 @@ class CrossEncoder:
         if self.task == "regression":
             result.update(score=prob)
         else:
-            same = prob >= self.threshold
+            same = decide(prob, self.threshold)
             result.update(probability=prob, same=same, label="same" if same else "different",
                           threshold=self.threshold)
         result.update(model=self.name, backend=self.backend, precision=self.precision)
+        if self.domain is not None:
+            result["domain"] = self.domain
         return result
+
+    def match_file(self, path: str | Path, batch_size: int = 64, symmetric: bool = False) -> Iterator[dict[str, Any]]:
+        """Every pair of a file (any supported format; labels optional), scored chunk by chunk: one row per
+        pair with its line, probability and decision (or score), and the gold label when the file has one."""
+        from .readers import read_pairs
+
+        data = read_pairs(path, require_labels=False, warn=False)
+        for i, score in self.stream(((p.text_a, p.text_b) for p in data.pairs), batch_size, symmetric):
+            p = data.pairs[i]
+            row: dict[str, Any] = {"line": p.line, "text_a": p.text_a, "text_b": p.text_b}
+            if self.task == "regression":
+                row["score"] = score
+            else:
+                row.update(probability=score, same=decide(score, self.threshold))
+            if p.label is not None:
+                row["gold"] = p.label
+            yield row
 
     def stream(self, pairs: Iterable[tuple[str, str]], batch_size: int = 64, symmetric: bool = False,
                chunk: int = 1024) -> Iterable[tuple[int, float]]:

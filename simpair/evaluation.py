@@ -1,4 +1,11 @@
-"""``simpair eval``: score a labelled file with a model and report every metric (pairs or single texts)."""
+"""``simpair eval`` and ``simpair eval-retrieval``: score labelled data with a model and report every metric.
+
+:func:`evaluate` picks by what the model is (:func:`model_kind`): a cross-encoder scores pairs
+(accuracy, F1, AUC at its stored threshold and at the best one; Pearson/Spearman for scores); a
+bi-encoder scores pairs by cosine similarity — the metric of STS tables (C-MTEB, text2vec): cosine
+Spearman/Pearson, ROC-AUC, and accuracy at its stored cosine threshold; a classifier scores labelled
+texts. :func:`evaluate_index` measures retrieval (Recall@k, MRR, nDCG), with and without re-ranking.
+"""
 from __future__ import annotations
 
 import json
@@ -8,54 +15,121 @@ from typing import Any
 
 import numpy as np
 
+from .bi_encoder import BiEncoder
 from .cross_encoder import CrossEncoder
-from .data import read_pairs
-from .metrics import (classification_metrics, multiclass_metrics, regression_metrics, write_confusion_matrix,
-                      write_report)
+from .metrics import (classification_metrics, correlations, multiclass_metrics, regression_metrics,
+                      write_confusion_matrix, write_report)
+from .models import read_meta, resolve
+from .readers import read_pairs, read_queries, read_texts
+
+
+
+def model_kind(model: str) -> str:
+    """``classifier``, ``cross-encoder`` or ``bi-encoder``: from simpair.json when the model has one; else a
+    sequence-classification architecture is a cross-encoder and a sentence-transformers directory
+    (``modules.json``; e5-small, minilm-en) a bi-encoder."""
+    path = Path(resolve(model))
+    meta = read_meta(path)
+    if meta:
+        return "classifier" if meta.get("task") == "classify" else str(meta.get("kind") or "cross-encoder")
+    config = path / "config.json"
+    archs = json.loads(config.read_text(encoding="utf-8")).get("architectures") or [] if config.is_file() else []
+    if any(a.endswith("ForSequenceClassification") for a in archs):
+        return "cross-encoder"
+    return "bi-encoder" if (path / "modules.json").is_file() else "cross-encoder"
+
+
+def evaluate(model: str, data: str, kind: str = "auto", **options: Any) -> dict[str, Any]:
+    """Metrics of ``model`` on the labelled ``data``, for whatever the model is (``kind`` overrides)."""
+    kind = model_kind(model) if kind == "auto" else kind
+    if kind == "classifier":
+        keep = {k: options[k] for k in ("fmt", "batch_size", "report_dir", "progress") if k in options}
+        return evaluate_texts(model, data, **keep)
+    if kind == "bi-encoder":
+        options.pop("symmetric", None)  # cosine similarity is symmetric already
+        return evaluate_bi_encoder(model, data, **options)
+    return evaluate_file(model, data, **options)
+
+
+def _pair_result(name: str, kind: str, data: str, task: str, n: int, symmetric: bool, seconds: float,
+                 metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"model": name, "kind": kind, "data": str(data), "task": task, "pairs": n, "symmetric": symmetric,
+            "seconds": round(seconds, 3), "pairs_per_second": round(n / max(seconds, 1e-9), 1), "metrics": metrics}
+
+
+def _report(result: dict[str, Any], report_dir: str | None, scores: np.ndarray, golds: np.ndarray) -> None:
+    if report_dir:
+        used = float(result["metrics"].get("threshold") or 0.5) if result["task"] != "regression" else 0.5
+        files = write_report(report_dir, scores, golds, result, task=result["task"], threshold=used)
+        result["report"] = [str(Path(f)) for f in files]
 
 
 def evaluate_file(model: str | CrossEncoder, data: str, fmt: str = "auto", task: str = "auto",
                   threshold: float | None = None, symmetric: bool = False, batch_size: int = 64,
                   report_dir: str | None = None, backend: str = "auto", precision: str = "auto",
-                  threads: int | None = None) -> dict[str, Any]:
-    """Metrics at the stored (or given) threshold and at the best threshold on this data."""
+                  threads: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """A cross-encoder: metrics at the stored (or given) threshold and at the best threshold on this data."""
     ce = model if isinstance(model, CrossEncoder) else CrossEncoder(model, backend=backend, precision=precision,
                                                                       threads=threads)
     task = ce.task if task == "auto" and ce.trained else task
     pairs = read_pairs(data, fmt=fmt, task=task, warn=False)
     t0 = time.perf_counter()
-    scores = ce.predict([(p.text_a, p.text_b) for p in pairs.pairs], batch_size=batch_size, symmetric=symmetric)
+    scores = ce.predict([(p.text_a, p.text_b) for p in pairs.pairs], batch_size=batch_size, symmetric=symmetric,
+                        progress=progress)
     seconds = time.perf_counter() - t0
     golds = np.array(pairs.labels, dtype=float)
     if pairs.task == "regression":
         metrics = regression_metrics(scores, golds)
     else:
         metrics = classification_metrics(scores, golds.astype(int), ce.threshold if threshold is None else threshold)
-    result: dict[str, Any] = {
-        "model": ce.name,
-        "data": str(data),
-        "task": pairs.task,
-        "pairs": len(pairs),
-        "symmetric": symmetric,
-        "seconds": round(seconds, 3),
-        "pairs_per_second": round(len(pairs) / max(seconds, 1e-9), 1),
-        "metrics": metrics,
-    }
-    if report_dir:
-        used = float(metrics.get("threshold", 0.5)) if pairs.task != "regression" else 0.5
-        files = write_report(report_dir, scores, golds, result, task=pairs.task, threshold=used)
-        result["report"] = [str(Path(f)) for f in files]
+    result = _pair_result(ce.name, "cross-encoder", data, pairs.task, len(pairs), symmetric, seconds, metrics)
+    _report(result, report_dir, scores, golds)
+    return result
+
+
+def evaluate_bi_encoder(model: str | BiEncoder, data: str, fmt: str = "auto", task: str = "auto",
+                        threshold: float | None = None, batch_size: int = 64, report_dir: str | None = None,
+                        backend: str = "auto", precision: str = "auto", threads: int | None = None,
+                        progress: bool = False) -> dict[str, Any]:
+    """A bi-encoder: cosine similarity of the two texts' embeddings against the labels. For 0/1 labels,
+    accuracy at the model's stored cosine threshold (``threshold`` overrides; a model without one, such as
+    zero-shot e5-small, reports accuracy at the best threshold only), ROC-AUC and cosine Pearson/Spearman;
+    for scores, cosine Pearson/Spearman."""
+    enc = model if isinstance(model, BiEncoder) else BiEncoder(model, backend=backend, precision=precision,
+                                                               threads=threads)
+    pairs = read_pairs(data, fmt=fmt, task=task, warn=False)
+    t0 = time.perf_counter()
+    texts = sorted({t for p in pairs.pairs for t in (p.text_a, p.text_b)})
+    vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
+    row = {t: i for i, t in enumerate(texts)}
+    a = vectors[[row[p.text_a] for p in pairs.pairs]]
+    b = vectors[[row[p.text_b] for p in pairs.pairs]]
+    cosine = (a * b).sum(axis=1)
+    seconds = time.perf_counter() - t0
+    golds = np.array(pairs.labels, dtype=float)
+    if pairs.task == "regression":
+        metrics: dict[str, Any] = {"n": len(golds), **correlations(cosine, golds)}
+    else:
+        stored = threshold if threshold is not None else enc.threshold
+        metrics = classification_metrics(cosine, golds.astype(int), stored if stored is not None else 0.5)
+        if stored is None:  # no stored cut: accuracy at 0.5 cosine would mean nothing
+            for key in ("threshold", "accuracy", "precision", "recall", "f1"):
+                metrics[key] = None
+        metrics["threshold_source"] = ("given" if threshold is not None else "stored" if stored is not None
+                                       else "none (see best_accuracy)")
+    result = _pair_result(enc.name, "bi-encoder", data, pairs.task, len(pairs), False, seconds, metrics)
+    result["texts_encoded"] = len(texts)
+    _report(result, report_dir, cosine, golds)
     return result
 
 
 def evaluate_texts(model: str, data: str, fmt: str = "auto", batch_size: int = 32,
-                   report_dir: str | None = None) -> dict[str, Any]:
+                   report_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
     """A single-text classifier on labelled texts: accuracy, macro-F1, per class, confusion matrix."""
     from .sentiment import Sentiment
-    from .texts import read_texts
 
     clf = Sentiment(model)
-    texts = read_texts(data, fmt=fmt)
+    texts = read_texts(data, fmt=fmt if fmt != "sts" else "auto")
     names = clf.labels
     # labels in the file are class names, or integer ids 0..K-1 in the model's order
     keys = names if all(x in names for x in set(texts.labels)) else [str(i) for i in range(len(names))]
@@ -65,9 +139,9 @@ def evaluate_texts(model: str, data: str, fmt: str = "auto", batch_size: int = 3
     seconds = time.perf_counter() - t0
     probs = np.array([[r["scores"][n] for n in names] for r in rows])
     metrics = multiclass_metrics(probs, golds, names)
-    result: dict[str, Any] = {"model": clf.name, "data": str(data), "task": "classify", "texts": len(texts),
-                              "seconds": round(seconds, 3), "texts_per_second": round(len(texts) / max(seconds, 1e-9), 1),
-                              "metrics": metrics}
+    result: dict[str, Any] = {"model": clf.name, "kind": "classifier", "data": str(data), "task": "classify",
+                              "texts": len(texts), "seconds": round(seconds, 3),
+                              "texts_per_second": round(len(texts) / max(seconds, 1e-9), 1), "metrics": metrics}
     if report_dir:
         out = Path(report_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -75,3 +149,24 @@ def evaluate_texts(model: str, data: str, fmt: str = "auto", batch_size: int = 3
         result["report"] = [str(out / "metrics.json"), str(write_confusion_matrix(out / "confusion_matrix.png",
                                                                                   metrics, Path(data).name))]
     return result
+
+
+def evaluate_index(index_dir: str, queries_file: str, reranker: str | None = None, candidates: int = 50,
+                   limit: int | None = None, backend: str = "auto", precision: str = "auto",
+                   threads: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """Retrieval on ``queries_file`` (``query<TAB>relevant_ids``): the bi-encoder alone, the ANN index against
+    exact search (for non-flat indexes), and with ``reranker`` re-scoring the candidates."""
+    from .search import Searcher, ann_recall_vs_exact, evaluate_retrieval
+
+    run = {"backend": backend, "precision": precision, "threads": threads}
+    searcher = Searcher(index_dir, **run)
+    report: dict[str, Any] = {"bi_encoder": evaluate_retrieval(searcher, queries_file, candidates=candidates,
+                                                               limit=limit)}
+    if searcher.index.kind != "flat":
+        queries = [q for q, _, _ in read_queries(queries_file)[:limit]]
+        report["ann_recall@10_vs_exact"] = ann_recall_vs_exact(searcher.index, searcher.encoder, queries)
+    if reranker:
+        searcher.reranker = CrossEncoder(reranker, **run)
+        searcher.progress = progress
+        report["reranked"] = evaluate_retrieval(searcher, queries_file, candidates=candidates, limit=limit)
+    return report

@@ -9,24 +9,22 @@ over its base — each encoder weight's change truncated to its top singular dir
 biases, layer norms, position embeddings, pooler and head kept whole, stored in fp16. A full model is
 ~470 MB; its delta at rank 64 is ~12 MB and loads like any simpair adapter (merged on load).
 
-``export_onnx`` writes an ONNX graph (fp32, fused; optionally int8) that :mod:`simpair.runtime` runs
-with ONNX Runtime alone, checked against torch before anything is written.
+The ONNX export (``simpair export --onnx``) lives with the backend that runs it:
+:func:`simpair.backend.onnx_export.export_onnx`.
 """
 from __future__ import annotations
 
 import json
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .errors import SimpairError
-from .models import META_FILE, is_adapter, load_classifier, read_meta, resolve
+from .models import META_FILE, is_adapter, load_classifier, resolve
+from .models.card import model_card
 from .models.load import ADAPTER_CONFIG, label_kwargs, load_kwargs
-from .training import check_out_dir, model_card
-from .utils import atomic_dir, dir_size
+from .utils import atomic_dir, check_out_dir, dir_size
 
 
 def merge_adapter(model: str, out: str | Path) -> dict[str, Any]:
@@ -120,163 +118,3 @@ def lowrank_delta(model: str, base: str, rank: int, out: str | Path) -> dict[str
             (tmp / "README.md").write_text(model_card(meta), encoding="utf-8")
     return {"model": model, "out": str(target), "base": base, "rank": rank,
             "energy_kept": meta["delta"]["energy_kept"], "saved_bytes": dir_size(target)}
-
-
-def _model_kind(path: Path, meta: dict[str, Any]) -> str:
-    """``classifier`` (a pair or text model with a head) or ``encoder`` (a bi-encoder or plain base)."""
-    if meta.get("kind") == "bi-encoder":
-        return "encoder"
-    if meta or is_adapter(path):
-        return "classifier"
-    config = json.loads((path / "config.json").read_text(encoding="utf-8")) if (path / "config.json").is_file() else {}
-    archs = config.get("architectures") or []
-    return "classifier" if any(a.endswith("ForSequenceClassification") for a in archs) else "encoder"
-
-
-def export_onnx(model: str, int8: bool = False, opset: int = 17) -> dict[str, Any]:
-    """Export ``model`` to ONNX beside it (``onnx/``; bundled models: the cache), checked against torch.
-
-    A classifier (cross-encoder, sentiment) exports its logits; an encoder (bi-encoder, base model) its
-    token states, pooled and normalised at run time as its sentence-transformers modules say. The fp32
-    graph is fused by ONNX Runtime's transformer optimiser (attention, layer norm, GELU); ``int8`` adds a
-    dynamically quantised copy (per-channel int8 weights). Both are compared with torch on sample inputs:
-    fp32 must agree within 1e-3, or nothing is written.
-    """
-    import torch
-
-    from .models.load import sentence_transformer
-    from .runtime import FFN_OUT_ONNX, ONNX_FILES, ONNX_META, onnx_dir, weights_stamp
-
-    path = Path(resolve(model))
-    meta = read_meta(path)
-    kind = _model_kind(path, meta)
-    if kind == "classifier":
-        net, tokenizer, meta, _ = load_classifier(str(path), merge=True)
-        if meta.get("adapter") and json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8")).get(
-                "peft_type") != "LORA":
-            raise SimpairError(f"{model}: a prompt/prefix adapter adds inputs a plain graph does not have; "
-                               "only full models and LoRA adapters export to ONNX")
-        max_length = int(meta.get("max_length") or 128)
-        pooling, normalize = None, False
-        core = net
-    else:
-        st = sentence_transformer(path)
-        core, tokenizer = st[0].auto_model, st[0].tokenizer
-        modes = [m.get_pooling_mode_str() for m in st if hasattr(m, "get_pooling_mode_str")]
-        pooling = modes[0] if modes else "mean"
-        if pooling not in ("mean", "cls"):
-            raise SimpairError(f"{model}: pooling {pooling!r}; the ONNX backend pools by mean or cls")
-        normalize = any(type(m).__name__ == "Normalize" for m in st)
-        max_length = int(st.max_seq_length or 512)
-    core.set_attn_implementation("eager")  # the pattern ONNX Runtime's optimiser fuses into one Attention op
-    core.eval()
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
-    output = "logits" if kind == "classifier" else "last_hidden_state"
-
-    class Graph(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.core = core
-
-        def forward(self, *inputs: Any) -> Any:
-            out = self.core(**dict(zip(names, inputs)))
-            return out.logits if kind == "classifier" else out.last_hidden_state
-
-    sample_a = ["怎么开初婚未育证明", "How do I reset my password?", "谁有狂三这张高清的", "ok"]
-    sample_b = ["初婚未育证明怎么开", "How can I change my password if I forgot it?", "这张高清图，谁有", "fine"]
-    pairs = kind == "classifier" and meta.get("task") != "classify"
-    enc = tokenizer(sample_a, sample_b if pairs else None, truncation=True, max_length=max_length, padding=True,
-                    return_tensors="pt")
-    args = tuple(enc[n] for n in names)
-    with torch.no_grad():
-        expected = Graph()(*args).float().numpy()
-    target = onnx_dir(path)
-    with atomic_dir(target) as tmp:
-        raw = tmp / "raw.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(Graph(), args, str(raw), dynamo=False, input_names=names, output_names=[output],
-                              opset_version=opset, dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
-                                                                 output: {0: "batch"}})
-        fp32 = tmp / ONNX_FILES["fp32"]
-        fused = _optimize_onnx(raw, fp32, core.config)
-        raw.unlink()
-        _external_weights(fp32)
-        tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
-        info = {"kind": kind, "pairs": pairs, "inputs": names, "output": output, "max_length": max_length,
-                "pad_id": tokenizer.pad_token_id, "pad_token": tokenizer.pad_token, "pooling": pooling,
-                "normalize": normalize, "source": str(path), "source_stamp": weights_stamp(path), "opset": opset,
-                "fused": fused}
-        (tmp / ONNX_META).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        diffs = {"fp32": _check_onnx(fp32, enc, names, expected, sample_a, sample_b if pairs else None)}
-        if diffs["fp32"] > 1e-3 * max(1.0, float(np.abs(expected).max())):
-            raise SimpairError(f"{model}: the ONNX graph differs from torch by {diffs['fp32']:.2g}; not written")
-        if int8:
-            import onnx
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            keep = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node
-                    if n.op_type == "MatMul" and re.search(FFN_OUT_ONNX, n.name)]
-            int8_file = tmp / ONNX_FILES["int8"]
-            quantize_dynamic(str(fp32), str(int8_file), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=keep, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-            _external_weights(int8_file)
-            info["int8_kept_fp32"] = len(keep)
-            diffs["int8"] = _check_onnx(int8_file, enc, names, expected, sample_a, sample_b if pairs else None,
-                                        tokens=False)
-        info["max_abs_diff_vs_torch"] = {k: float(f"{v:.3g}") for k, v in diffs.items()}
-        (tmp / ONNX_META).write_text(json.dumps(info, indent=2), encoding="utf-8")
-    files = {p: str(target / f) for p, f in ONNX_FILES.items() if (target / f).is_file()}
-    return {"model": model, "kind": kind, "out": str(target), "files": files, "fused": fused,
-            "max_abs_diff_vs_torch": info["max_abs_diff_vs_torch"], "saved_bytes": dir_size(target)}
-
-
-def _optimize_onnx(raw: Path, out: Path, config: Any) -> dict[str, int]:
-    """Fuse attention / layer norm / GELU with ONNX Runtime's transformer optimiser (BERT-family graphs);
-    an unknown graph is kept as exported. Returns the fused-operator counts."""
-    import shutil
-
-    try:
-        from onnxruntime.transformers.optimizer import optimize_model
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            opt = optimize_model(str(raw), model_type="bert", num_heads=int(config.num_attention_heads),
-                                 hidden_size=int(config.hidden_size))
-        opt.save_model_to_file(str(out))
-        return {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
-    except Exception:  # noqa: BLE001 - fusion is an optimisation; the plain graph is still right
-        shutil.copyfile(raw, out)
-        return {}
-
-
-def _external_weights(file: Path) -> None:
-    """Move the weights out of the graph file into ``<file>.data``: ONNX Runtime then memory-maps them
-    instead of parsing and copying them, so a session starts in ~0.1 s instead of ~0.7 s and only the
-    pages it touches count (the 250k-row embedding table is mostly never read)."""
-    import onnx
-
-    model = onnx.load(str(file))
-    data = file.with_name(file.name + ".data")
-    onnx.save_model(model, str(file), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=data.name, size_threshold=1024)
-
-
-def _check_onnx(file: Path, enc: Any, names: list[str], expected: Any, texts_a: list[str],
-                texts_b: list[str] | None, tokens: bool = True) -> float:
-    """Largest |ONNX - torch| on the sample batch; with ``tokens``, also that the ``tokenizers``-only
-    tokenisation the ONNX backend uses gives the transformers tokenizer's inputs exactly."""
-    from .runtime import OnnxModel
-
-    runner = OnnxModel(file, max_length=None)
-    if tokens:
-        ours = runner.encode(texts_a, texts_b)
-        for n in names:
-            if not np.array_equal(ours[n], enc[n].numpy()):
-                raise SimpairError(f"{file.parent}: tokenizer.json alone tokenises differently from the model's "
-                                   f"tokenizer ({n}); not written")
-    got = runner.session.run(None, {n: enc[n].numpy() for n in names})[0]
-    mask = enc["attention_mask"].numpy().astype(bool)
-    if got.ndim == 3:  # token states: padding positions carry nothing
-        return float(np.abs(got - expected)[mask].max())
-    return float(np.abs(got - expected).max())

@@ -15,7 +15,6 @@ import json
 import math
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,67 +22,15 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, SimpairError
+from .readers import read_corpus
 from .utils import atomic_dir, dir_lock, file_sha256
 
 FORMAT_VERSION = 1
 AUTO_FLAT_MAX = 20_000
 AUTO_HNSW_MAX = 2_000_000
 TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
+ON_DUPLICATE = ("error", "skip")  # an id already in the index: reject the file, or skip that entry
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
-
-
-@dataclass
-class Entry:
-    id: str
-    text: str
-    line: int
-
-
-def read_corpus(path: str | Path) -> list[Entry]:
-    """Read a corpus: ``.txt`` (one text a line; id = line number), ``.tsv`` (id<TAB>text, header
-    optional) or ``.jsonl`` (``{"id": …, "text": …}``). Bad lines and duplicate ids are errors."""
-    from .data import _decode_lines, _Errors, json_objects, text_problem
-
-    p = Path(path)
-    lines = _decode_lines(p)
-    suffix = p.suffix.lower()
-    entries: list[Entry] = []
-    problems = _Errors(str(p))
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        for number, obj in json_objects(lines, problems, '"id" and "text"'):
-            if not isinstance(obj.get("text"), str):
-                problems.add(number, 'expected an object with a string "text" (and an "id")')
-                continue
-            entries.append(Entry(str(obj.get("id", number)), obj["text"].strip(), number))
-    elif suffix == ".tsv":
-        first = lines[0][1].split("\t")
-        body = lines[1:] if [c.strip().lower() for c in first] == ["id", "text"] else lines
-        for number, text in body:
-            if not text.strip():
-                continue
-            cells = text.split("\t")
-            if len(cells) != 2:
-                problems.add(number, f"expected 2 tab-separated columns (id, text), got {len(cells)}")
-                continue
-            entries.append(Entry(cells[0].strip(), cells[1].strip(), number))
-    else:
-        entries = [Entry(str(number), text.strip(), number) for number, text in lines if text.strip()]
-    for e in entries:
-        if not e.id:
-            problems.add(e.line, "empty id")
-        problem = text_problem(e.text, "text")
-        if problem:
-            problems.add(e.line, problem)
-    seen: dict[str, int] = {}
-    for e in entries:
-        if e.id in seen:
-            problems.add(e.line, f"duplicate id {e.id!r} (first on line {seen[e.id]}); ids must be unique")
-        else:
-            seen[e.id] = e.line
-    problems.raise_if_any()
-    if not entries:
-        raise InputError(str(p), None, "no texts found")
-    return entries
 
 
 def choose_type(n: int) -> str:
@@ -93,7 +40,7 @@ def choose_type(n: int) -> str:
     return "hnsw" if n <= AUTO_HNSW_MAX else "ivfpq"
 
 
-def _make_faiss(kind: str, dim: int, vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
+def make_faiss(kind: str, dim: int, vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
     import faiss
 
     n = len(vectors)
@@ -118,7 +65,7 @@ def _make_faiss(kind: str, dim: int, vectors: np.ndarray) -> tuple[Any, dict[str
     return index, params
 
 
-def _apply_params(index: Any, params: dict[str, Any]) -> None:
+def apply_params(index: Any, params: dict[str, Any]) -> None:
     if "efSearch" in params:
         index.hnsw.efSearch = int(params["efSearch"])
     if "nprobe" in params:
@@ -165,8 +112,8 @@ class Index:
                                  processes=processes)
         chosen = choose_type(len(entries)) if kind == "auto" else kind
         t0 = time.perf_counter()
-        index, params = _make_faiss(chosen, encoder.dim, vectors)
-        _apply_params(index, params)
+        index, params = make_faiss(chosen, encoder.dim, vectors)
+        apply_params(index, params)
         index.add(vectors)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -191,20 +138,23 @@ class Index:
         """Append the texts of ``corpus``; only the new texts are encoded.
 
         ``on_duplicate``: ``error`` (default) rejects ids already in the index, naming their lines;
-        ``skip`` leaves the stored entry as it is and adds only new ids.
+        ``skip`` leaves the stored entry as it is and adds only new ids. Writers take turns (a lock beside
+        the index): a second writer waits, and a copy loaded before another writer's add first catches up
+        with what is on disk, so that nothing either of them added is lost.
         """
         self.check_encoder(encoder)
-        entries = read_corpus(corpus)
-        dup = [e for e in entries if e.id in self.row_of]
-        if dup and on_duplicate == "error":
-            first = dup[0]
-            raise InputError(str(corpus), first.line, f"id {first.id!r} is already in the index ({len(dup)} such ids); "
-                             "use --on-duplicate skip to add only new ids")
-        new = [e for e in entries if e.id not in self.row_of]
-        if new:
-            vectors = encoder.encode([e.text for e in new], batch_size=batch_size, progress=progress)
-            with dir_lock(self.path):  # writers take turns; a stale copy never overwrites a newer index
-                self._check_current()
+        entries = read_corpus(corpus)  # validated before waiting for the lock
+        with dir_lock(self.path):
+            if not self._is_current():
+                self._catch_up()
+            dup = [e for e in entries if e.id in self.row_of]
+            if dup and on_duplicate == "error":
+                first = dup[0]
+                raise InputError(str(corpus), first.line, f"id {first.id!r} is already in the index "
+                                 f"({len(dup)} such ids); use --on-duplicate skip to add only new ids")
+            new = [e for e in entries if e.id not in self.row_of]
+            if new:
+                vectors = encoder.encode([e.text for e in new], batch_size=batch_size, progress=progress)
                 self.faiss.add(vectors)
                 self.ids += [e.id for e in new]
                 self.texts += [e.text for e in new]
@@ -215,13 +165,17 @@ class Index:
                     self.manifest["files"] = _write(tmp, self.faiss, self.ids, self.texts, self.manifest)
         return {"added": len(new), "skipped": len(dup), "count": len(self.ids)}
 
-    def _check_current(self) -> None:
-        """Refuse to write if another process changed the index on disk since this copy was loaded."""
+    def _is_current(self) -> bool:
+        """Whether the index on disk is still the one this copy was loaded from."""
         on_disk = self.path / "manifest.json"
         files = json.loads(on_disk.read_text(encoding="utf-8")).get("files") if on_disk.is_file() else None
-        if files != self.manifest.get("files"):
-            raise SimpairError(f"{self.path}: changed on disk since it was loaded (another writer added to it); "
-                               "load it again and repeat the add")
+        return files == self.manifest.get("files")
+
+    def _catch_up(self) -> None:
+        """Reload what another writer wrote since this copy was loaded (under the writers' lock)."""
+        fresh = Index.load(self.path)
+        self.faiss, self.ids, self.texts, self.manifest = fresh.faiss, fresh.ids, fresh.texts, fresh.manifest
+        self.row_of = fresh.row_of
 
     # ------------------------------------------------------------------ loading
 
@@ -236,7 +190,7 @@ class Index:
             if not (p / name).is_file() or file_sha256(p / name) != digest:
                 raise SimpairError(f"{p}: {name} is missing or does not match its checksum; the index is damaged")
         index = faiss.read_index(str(p / "index.faiss"))
-        _apply_params(index, manifest.get("params", {}))
+        apply_params(index, manifest.get("params", {}))
         with sqlite3.connect(f"file:{p / 'store.sqlite'}?mode=ro", uri=True) as db:
             rows = db.execute("SELECT id, text FROM items ORDER BY row").fetchall()
         if len(rows) != index.ntotal:
@@ -295,3 +249,17 @@ def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: di
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest["files"]
 
+
+
+def add_to_index(index_dir: str | Path, corpus: str | Path, on_duplicate: str = "error", batch_size: int = 64,
+                 progress: bool = True) -> dict[str, int]:
+    """``simpair index add``: the corpus validated, then — holding the writers' lock — the index loaded as it
+    is now and the new texts encoded with the model it was built with and added."""
+    from .bi_encoder import BiEncoder
+
+    read_corpus(corpus)  # validate before waiting for the lock or loading a model
+    manifest_path(index_dir)  # an index is there: else nothing is created, not even the lock file
+    with dir_lock(index_dir):  # a second writer waits here, then adds to what the first wrote
+        idx = Index.load(index_dir)
+        encoder = BiEncoder(idx.manifest["model"], prefix=idx.manifest["prefix"])
+        return idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=progress)

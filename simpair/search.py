@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from .bi_encoder import BiEncoder
-from .cross_encoder import CrossEncoder
+from .cross_encoder import CrossEncoder, decide
 from .index import Index
+from .readers import read_queries
 
 
 class Searcher:
@@ -24,16 +25,19 @@ class Searcher:
 
     def __init__(self, index: Index | str | Path, reranker: CrossEncoder | str | None = None,
                  encoder: BiEncoder | None = None, bf16: str | bool | None = None, backend: str = "auto",
-                 precision: str = "auto", threads: int | None = None, bulk: bool = True) -> None:
-        """``backend``/``precision``/``threads``/``bulk`` apply to both models (see :mod:`simpair.runtime`)."""
+                 precision: str = "auto", threads: int | None = None, bulk: bool = True,
+                 domain: str | None = None) -> None:
+        """``backend``/``precision``/``threads``/``bulk`` apply to both models (see :mod:`simpair.backend.runtime`);
+        ``domain`` picks the re-ranker's threshold calibrated under that name."""
         if not isinstance(index, Index):
             index = Index.load(index)
         self.index = index
+        self.progress = False  # a progress bar on stderr while re-ranking (long evaluations)
         m = index.manifest
         run = {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads, "bulk": bulk}
         self.encoder = encoder or BiEncoder(m["model"], prefix=m["prefix"], **run)
         index.check_encoder(self.encoder)
-        self.reranker = CrossEncoder(reranker, **run) if isinstance(reranker, str) else reranker
+        self.reranker = CrossEncoder(reranker, domain=domain, **run) if isinstance(reranker, str) else reranker
 
     def search(self, query: str, k: int = 10, candidates: int = 50, exclude: set[str] | None = None,
                rerank: bool | None = None) -> list[dict[str, Any]]:
@@ -67,12 +71,12 @@ class Searcher:
             results.append(hits[: (candidates if reranker else k)])
         if reranker:
             pairs = [(q, h["text"]) for q, hits in zip(queries, results) for h in hits]
-            probs = reranker.predict(pairs, batch_size=batch_size) if pairs else np.zeros(0)
+            probs = reranker.predict(pairs, batch_size=batch_size, progress=self.progress) if pairs else np.zeros(0)
             at = 0
             for hits in results:
                 for h in hits:
                     h["rerank_score"] = float(probs[at])
-                    h["same"] = bool(probs[at] >= reranker.threshold)
+                    h["same"] = decide(probs[at], reranker.threshold)
                     at += 1
                 hits.sort(key=lambda h: -h["rerank_score"])
         return [hits[:k] for hits in results]
@@ -99,27 +103,6 @@ def retrieval_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[set[st
         ndcg += dcg / ideal if ideal else 0.0
     out["mrr@10"] = mrr / max(n, 1)
     out["ndcg@10"] = ndcg / max(n, 1)
-    return out
-
-
-def read_queries(path: str | Path) -> list[tuple[str, set[str], int]]:
-    """``query<TAB>relevant_ids`` (comma-separated), header optional, as in the lcqmc-dev retrieval set."""
-    from .data import _decode_lines
-    from .errors import InputError
-
-    lines = _decode_lines(Path(path))
-    out = []
-    start = 1 if lines[0][1].split("\t")[0].strip().lower() == "query" else 0
-    for number, text in lines[start:]:
-        if not text.strip():
-            continue
-        cells = text.split("\t")
-        if len(cells) != 2 or not cells[0].strip():
-            raise InputError(str(path), number, f"expected query<TAB>relevant_ids, got {len(cells)} columns")
-        ids = {i.strip() for i in cells[1].split(",") if i.strip()}
-        if not ids:
-            raise InputError(str(path), number, "no relevant ids; expected a comma-separated list")
-        out.append((cells[0].strip(), ids, number))
     return out
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .runtime import bf16_autocast, length_sorted_batches, use_bf16
+from .config import MAX_LENGTH_FALLBACK
 from .errors import SimpairError
 from .models import load_classifier
+from .backend.runtime import bf16_autocast, length_sorted_batches, quantize_int8, resolve_precision, set_threads
 
 DEFAULT_MODEL = "sentiment"
 
@@ -34,20 +35,27 @@ class Sentiment:
     [{'label': 'negative', 'score': 0.98, 'text': '这家酒店的服务太差了，再也不来了'}]
     """
 
-    def __init__(self, model: str | None = None, max_length: int | None = None, bf16: str | bool = "auto",
-                 threads: int | None = None) -> None:
-        import torch
+    def __init__(self, model: str | None = None, max_length: int | None = None, bf16: str | bool | None = "auto",
+                 threads: int | None = None, backend: str = "auto", precision: str = "auto") -> None:
+        """``precision``: ``fp32``, ``bf16``, ``int8`` (dynamic quantisation of the linear layers) or ``auto``
+        (bf16 where the CPU has it); ``bf16`` (``auto|yes|no``) is the older switch. The pipeline runs on
+        torch: ``backend`` ``auto`` or ``torch``; ``onnx`` is refused with a clear error."""
         from transformers import pipeline
 
-        if threads:
-            torch.set_num_threads(int(threads))
+        if backend not in ("auto", "torch"):
+            raise SimpairError(f"sentiment: backend {backend!r}; the sentiment pipeline runs on torch "
+                               "(--backend auto or torch; ONNX serves match, eval and search)")
+        set_threads(threads)
         self.name = model or default_sentiment_model()
         self.model, self.tokenizer, self.meta, self.path = load_classifier(self.name)
         if self.meta.get("kind") == "bi-encoder" or self.meta.get("task") in ("classification", "regression"):
             raise SimpairError(f"{self.name}: is a sentence-pair model ({self.meta.get('kind')}); "
                                "sentiment needs a single-text classifier (simpair train --task classify)")
-        self.max_length = int(max_length or self.meta.get("max_length") or 256)
-        self.bf16 = use_bf16(bf16)
+        self.max_length = int(max_length or self.meta.get("max_length") or MAX_LENGTH_FALLBACK["classifier"])
+        self.precision = resolve_precision(precision, bf16)
+        if self.precision == "int8":
+            quantize_int8(self.model)
+        self.bf16 = self.precision == "bf16"
         self.pipe = pipeline("sentiment-analysis", model=self.model, tokenizer=self.tokenizer, device="cpu")
 
     @property

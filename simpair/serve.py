@@ -140,74 +140,110 @@ class MicroBatcher:
                 at += len(items)
 
 
-def create_app(model: str | None = None, index: str | None = None, sentiment_model: str | None = None,
-               limits: Limits | None = None, batching: bool = True, window_ms: float = 5.0,
-               max_batch: int = 64, load_sentiment: bool = True, bf16: str | bool | None = None,
-               backend: str = "auto", precision: str = "auto", threads: int | None = None) -> Any:
-    """The FastAPI app with every model loaded; endpoints for the models that were given."""
-    from .cross_encoder import CrossEncoder, default_model
-    from .errors import SimpairError
+@dataclass
+class _Models:
+    """What a server answers with: a matcher, a searcher over an index, a sentiment classifier (any may be off)."""
 
-    lim = limits or Limits()
-    started = time.time()
+    matcher: Any = None
+    searcher: Any = None
+    classifier: Any = None
+    index: str | None = None
+
+
+def _load_models(model: str | None, index: str | None, sentiment_model: str | None, load_sentiment: bool,
+                 run: dict[str, Any], domain: str | None = None) -> _Models:
+    """Every model the server needs, loaded once with the same backend/precision/threads settings (the
+    sentiment pipeline runs on torch: an explicit ``--backend onnx`` is refused for it at start)."""
+    from .cross_encoder import CrossEncoder, default_model
+
     name = model or default_model()
-    run = {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads}
-    matcher = CrossEncoder(name, **run) if name else None
-    searcher = None
+    models = _Models(matcher=CrossEncoder(name, domain=domain, **run) if name else None, index=index)
     if index:
         from .search import Searcher
 
-        searcher = Searcher(index, reranker=matcher, **run)
-    classifier = None
+        models.searcher = Searcher(index, reranker=models.matcher, **run)
     if load_sentiment or sentiment_model:
         from .sentiment import Sentiment
 
-        classifier = Sentiment(sentiment_model, bf16=bf16 if bf16 is not None else "auto")
+        models.classifier = Sentiment(sentiment_model, **run)
+    return models
+
+
+def _batchers(models: _Models, window_ms: float, max_batch: int, batching: bool) -> dict[str, MicroBatcher]:
+    """One micro-batcher per endpoint that scores: concurrent requests share one model call."""
 
     def score_pairs(pairs: list[tuple[str, str]]) -> list[float]:
-        return matcher.predict(pairs, batch_size=max_batch).tolist()  # type: ignore[union-attr]
+        return models.matcher.predict(pairs, batch_size=max_batch).tolist()
 
     def run_searches(reqs: list[tuple[str, int, int, bool]]) -> list[list[dict[str, Any]]]:
         out: list[list[dict[str, Any]]] = [[] for _ in reqs]
         for rerank, cands in sorted({(r[3], r[2]) for r in reqs}):  # one search_batch per setting
             idx = [i for i, r in enumerate(reqs) if (r[3], r[2]) == (rerank, cands)]
             k = max(reqs[i][1] for i in idx)
-            hits = searcher.search_batch([reqs[i][0] for i in idx], k=k, candidates=cands,  # type: ignore[union-attr]
-                                         rerank=rerank)
+            hits = models.searcher.search_batch([reqs[i][0] for i in idx], k=k, candidates=cands, rerank=rerank)
             for i, h in zip(idx, hits):
                 out[i] = h[: reqs[i][1]]
         return out
 
     def classify(texts: list[str]) -> list[dict[str, Any]]:
-        return classifier(texts, batch_size=max_batch)  # type: ignore[misc]
+        return models.classifier(texts, batch_size=max_batch)
 
-    batchers = {
-        "match": MicroBatcher(score_pairs, window_ms, max_batch, batching),
-        "search": MicroBatcher(run_searches, window_ms, max_batch, batching),
-        "sentiment": MicroBatcher(classify, window_ms, max_batch, batching),
-    }
+    return {"match": MicroBatcher(score_pairs, window_ms, max_batch, batching),
+            "search": MicroBatcher(run_searches, window_ms, max_batch, batching),
+            "sentiment": MicroBatcher(classify, window_ms, max_batch, batching)}
 
-    def check_text(text: str, what: str) -> str:
-        if not text.strip():
-            raise HTTPException(422, f"{what}: empty text; expected a non-empty text")
-        if len(text) > lim.max_chars:
-            raise HTTPException(413, f"{what}: {len(text)} characters; at most {lim.max_chars} per text")
-        return text
 
-    def check_count(n: int, what: str) -> None:
-        if n == 0:
-            raise HTTPException(422, f"{what}: empty list; expected at least one item")
-        if n > lim.max_texts:
-            raise HTTPException(413, f"{what}: {n} items; at most {lim.max_texts} per request")
+def _check_text(text: str, what: str, lim: Limits) -> str:
+    if not text.strip():
+        raise HTTPException(422, f"{what}: empty text; expected a non-empty text")
+    if len(text) > lim.max_chars:
+        raise HTTPException(413, f"{what}: {len(text)} characters; at most {lim.max_chars} per text")
+    return text
 
-    def need(obj: Any, what: str) -> Any:
-        if obj is None:
-            raise HTTPException(404, f"{what} is not enabled on this server (start it with {_FLAG[what]})")
-        return obj
 
+def _check_count(n: int, what: str, lim: Limits) -> None:
+    if n == 0:
+        raise HTTPException(422, f"{what}: empty list; expected at least one item")
+    if n > lim.max_texts:
+        raise HTTPException(413, f"{what}: {n} items; at most {lim.max_texts} per request")
+
+
+def _need(obj: Any, what: str) -> Any:
+    if obj is None:
+        raise HTTPException(404, f"{what} is not enabled on this server (start it with {_FLAG[what]})")
+    return obj
+
+
+def create_app(model: str | None = None, index: str | None = None, sentiment_model: str | None = None,
+               limits: Limits | None = None, batching: bool = True, window_ms: float = 5.0,
+               max_batch: int = 64, load_sentiment: bool = True, bf16: str | bool | None = None,
+               backend: str = "auto", precision: str = "auto", threads: int | None = None,
+               domain: str | None = None) -> Any:
+    """The FastAPI app with every model loaded; endpoints for the models that were given. ``domain``: the
+    matcher decides with the threshold calibrated under that name."""
+    from .errors import SimpairError
+
+    lim = limits or Limits()
+    models = _load_models(model, index, sentiment_model, load_sentiment,
+                          {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads}, domain)
+    batchers = _batchers(models, window_ms, max_batch, batching)
     app = FastAPI(title="simpair", version=__version__,
                   description="Sentence-pair matching, question search and sentiment.")
     app.state.batchers = batchers
+    _info_routes(app, models, batchers, lim, {"enabled": batching, "window_ms": window_ms, "max_batch": max_batch})
+    _scoring_routes(app, models, batchers, lim)
+
+    @app.exception_handler(SimpairError)
+    async def simpair_error(_: Any, exc: SimpairError) -> Any:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    return app
+
+
+def _info_routes(app: Any, models: _Models, batchers: dict[str, MicroBatcher], lim: Limits,
+                 batching: dict[str, Any]) -> None:
+    """``/`` (the web page), ``/healthz`` and ``/info`` (models, limits, batching counters)."""
+    started = time.time()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -219,29 +255,32 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
 
     @app.get("/info")
     def info() -> dict[str, Any]:
+        m, s, c = models.matcher, models.searcher, models.classifier
         return {
             "version": __version__, "uptime_seconds": round(time.time() - started, 1),
-            "match": None if matcher is None else {"model": matcher.name, "threshold": matcher.threshold,
-                                                   "task": matcher.task, "max_length": matcher.max_length,
-                                                   "backend": matcher.backend, "precision": matcher.precision},
-            "search": None if searcher is None else {"index": str(index), "size": len(searcher.index),
-                                                     "type": searcher.index.kind,
-                                                     "encoder": searcher.index.manifest["model"],
-                                                     "rerank_available": matcher is not None},
-            "sentiment": None if classifier is None else {"model": classifier.name, "labels": classifier.labels},
-            "limits": lim.__dict__, "batching": {"enabled": batching, "window_ms": window_ms, "max_batch": max_batch,
-                                                 **{k: {"batches": b.batches, "items": b.items}
-                                                    for k, b in batchers.items()}},
+            "match": None if m is None else {"model": m.name, "threshold": m.threshold, "task": m.task,
+                                             "max_length": m.max_length, "backend": m.backend,
+                                             "precision": m.precision},
+            "search": None if s is None else {"index": str(models.index), "size": len(s.index), "type": s.index.kind,
+                                              "encoder": s.index.manifest["model"], "rerank_available": m is not None},
+            "sentiment": None if c is None else {"model": c.name, "labels": c.labels, "precision": c.precision},
+            "limits": lim.__dict__, "batching": {**batching, **{k: {"batches": b.batches, "items": b.items}
+                                                               for k, b in batchers.items()}},
         }
+
+
+def _scoring_routes(app: Any, models: _Models, batchers: dict[str, MicroBatcher], lim: Limits) -> None:
+    """``/match``, ``/search`` and ``/sentiment``: bounded input, scored through the micro-batchers."""
+    from .cross_encoder import decide
 
     @app.post("/match")
     async def match(req: MatchRequest) -> dict[str, Any]:
-        ce = need(matcher, "match")
+        ce = _need(models.matcher, "match")
         pairs = req.pairs if req.pairs is not None else [(req.text_a, req.text_b)]
-        check_count(len(pairs), "pairs")
+        _check_count(len(pairs), "pairs", lim)
         for i, (a, b) in enumerate(pairs):
-            check_text(a, f"pair {i + 1} text_a")
-            check_text(b, f"pair {i + 1} text_b")
+            _check_text(a, f"pair {i + 1} text_a", lim)
+            _check_text(b, f"pair {i + 1} text_b", lim)
         scores = await batchers["match"].submit([(a, b) for a, b in pairs])
         rows = []
         for (a, b), s in zip(pairs, scores):
@@ -249,38 +288,32 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
             if ce.task == "regression":
                 row["score"] = s
             else:
-                row.update(probability=s, same=s >= ce.threshold, threshold=ce.threshold)
+                row.update(probability=s, same=decide(s, ce.threshold), threshold=ce.threshold)
             rows.append(row)
         return rows[0] if req.pairs is None else {"results": rows}
 
     @app.post("/search")
     async def search(req: SearchRequest) -> dict[str, Any]:
-        need(searcher, "search")
-        check_text(req.query, "query")
+        _need(models.searcher, "search")
+        _check_text(req.query, "query", lim)
         if req.k > lim.max_k:
             raise HTTPException(422, f"k={req.k}; at most {lim.max_k}")
         if req.candidates > lim.max_candidates:
             raise HTTPException(422, f"candidates={req.candidates}; at most {lim.max_candidates}")
-        if req.rerank and matcher is None:
+        if req.rerank and models.matcher is None:
             raise HTTPException(422, "rerank: no matcher on this server (start it with --model)")
         hits = (await batchers["search"].submit([(req.query, req.k, max(req.candidates, req.k), req.rerank)]))[0]
         return {"query": req.query, "k": req.k, "rerank": req.rerank, "hits": hits}
 
     @app.post("/sentiment")
     async def sentiment(req: SentimentRequest) -> dict[str, Any]:
-        need(classifier, "sentiment")
+        _need(models.classifier, "sentiment")
         texts = req.texts if req.texts is not None else [req.text]
-        check_count(len(texts), "texts")
+        _check_count(len(texts), "texts", lim)
         for i, t in enumerate(texts):
-            check_text(t, f"text {i + 1}")
+            _check_text(t, f"text {i + 1}", lim)
         rows = await batchers["sentiment"].submit(texts)
         return rows[0] if req.texts is None else {"results": rows}
-
-    @app.exception_handler(SimpairError)
-    async def simpair_error(_: Any, exc: SimpairError) -> Any:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    return app
 
 
 _FLAG = {"match": "--model", "search": "--index", "sentiment": "--sentiment-model"}

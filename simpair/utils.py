@@ -9,6 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import ConfigError
+
+META_FILE = "simpair.json"  # what simpair adds to a model directory: threshold, task, dev metrics, config
+
 
 def simpair_home() -> Path:
     """Where simpair caches converted models: ``$SIMPAIR_HOME`` or ``~/.cache/simpair``."""
@@ -157,3 +161,10 @@ def human_size(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n:.1f} GB"
+
+
+def check_out_dir(out: str | Path) -> None:
+    """Refuse to replace a directory that is not a previous simpair model (it would be deleted)."""
+    out_dir = Path(out)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
+        raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")

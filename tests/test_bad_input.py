@@ -154,7 +154,7 @@ def test_bad_input_exits_2_names_the_place_and_writes_nothing(case: Case, models
 
 def test_stray_quotes_in_tsv_are_text(tmp_path: Path) -> None:
     """TSV has no quoting: a quote is part of the text and never swallows the lines after it."""
-    from simpair.data import read_pairs
+    from simpair.readers import read_pairs
 
     data = read_pairs(write(tmp_path / "q.tsv", GOOD + '"a\tb\t1\n' + 'c"\td\t1\n' + '"e"\tf\t0\n'), warn=False)
     assert len(data) == 5 and data.texts_a[2:] == ['"a', 'c"', '"e"']

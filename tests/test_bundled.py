@@ -2,6 +2,7 @@
 converted e5-small."""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 
 from simpair.cli import main
 from simpair.models import bundled_dir, list_models
-from simpair.runtime import find_onnx
+from simpair.backend.onnx import find_onnx
 
 BUNDLED = Path(__file__).resolve().parents[1] / "simpair" / "bundled" / "sentiment"
 MATCHER = BUNDLED.parent / "matcher"
@@ -44,7 +45,7 @@ def test_acceptance_examples(e5_dir: Path) -> None:
 @needs_sentiment
 def test_bundled_model_on_our_sample(e5_dir: Path) -> None:
     from simpair.sentiment import Sentiment
-    from simpair.texts import read_texts
+    from simpair.readers import read_texts
 
     dev = read_texts(Path(__file__).resolve().parents[1] / "data" / "sentiment" / "dev.tsv")
     rows = Sentiment()(dev.texts)
@@ -72,11 +73,11 @@ def test_matcher_is_a_small_documented_delta() -> None:
 @needs_matcher
 def test_matcher_is_the_default_and_passes_the_acceptance_pairs(e5_dir: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import simpair.cross_encoder as ce
+    resolve = importlib.import_module("simpair.models.resolve")  # the module, not the function of that name
 
     monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
-    monkeypatch.setattr(ce, "last_trained_file", lambda: tmp_path / "no-last-model")  # a fresh install
-    assert ce.default_model() == "matcher"
+    monkeypatch.setattr(resolve, "last_trained_file", lambda: tmp_path / "no-last-model")  # a fresh install
+    assert resolve.default_model() == "matcher"
     runner = CliRunner()
     res = runner.invoke(main, ["match", "喜欢打篮球的男生喜欢什么样的女生", "爱打篮球的男生喜欢什么样的女生", "--json"])
     assert res.exit_code == 0, res.output
@@ -99,11 +100,11 @@ def test_server_answers_match_with_the_bundled_matcher(e5_dir: Path, tmp_path: P
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
-    import simpair.cross_encoder as ce
+    resolve = importlib.import_module("simpair.models.resolve")  # the module, not the function of that name
     from simpair.serve import create_app
 
     monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
-    monkeypatch.setattr(ce, "last_trained_file", lambda: tmp_path / "no-last-model")
+    monkeypatch.setattr(resolve, "last_trained_file", lambda: tmp_path / "no-last-model")
     with TestClient(create_app(load_sentiment=False)) as client:
         res = client.post("/match", json={"text_a": "喜欢打篮球的男生喜欢什么样的女生",
                                           "text_b": "爱打篮球的男生喜欢什么样的女生"})

@@ -63,7 +63,7 @@ def test_deepspeed_config_is_checked_before_anything_runs(tmp_path: Path) -> Non
     import json
 
     from simpair.errors import ConfigError
-    from simpair.training import check_deepspeed
+    from simpair.training.common import check_deepspeed
 
     assert check_deepspeed(None) is None
     with pytest.raises(ConfigError, match="no such file"):

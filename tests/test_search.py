@@ -12,7 +12,8 @@ from simpair.bi_encoder import BiEncoder
 from simpair.cli import main
 from simpair.config import build_config
 from simpair.index import Index
-from simpair.search import Searcher, evaluate_retrieval, read_queries, retrieval_metrics
+from simpair.readers import read_queries
+from simpair.search import Searcher, evaluate_retrieval, retrieval_metrics
 from simpair.training import train
 
 

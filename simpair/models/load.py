@@ -8,6 +8,7 @@ any other model; LoRA is merged into the base weights on load, so inference cost
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import warnings
@@ -15,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelNotFoundError, SimpairError
-from .resolve import resolve
+from ..errors import ConfigError, ModelNotFoundError, SimpairError
+from ..utils import simpair_home
+from .resolve import META_FILE, resolve
 
-META_FILE = "simpair.json"
 ADAPTER_CONFIG = "adapter_config.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
                    "sentencepiece.bpe.model")
@@ -79,12 +80,24 @@ def sentence_transformer(path: str | Path) -> Any:
                                    model_kwargs={"use_safetensors": kwargs["use_safetensors"]})
 
 
+def thresholds_file(model_dir: str | Path, name: str | None = None) -> Path:
+    """Where calibrated thresholds of ``model_dir`` are written: its simpair.json, or — for a model inside the
+    installed package, which is read-only there — ``$SIMPAIR_HOME/thresholds/NAME.json``."""
+    path = Path(model_dir).resolve()
+    if Path(__file__).resolve().parent.parent in path.parents:
+        return simpair_home() / "thresholds" / f"{name or path.name}.json"
+    return path / META_FILE
+
+
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
-    """The ``simpair.json`` of a trained model, or {} for a plain transformers directory."""
+    """The ``simpair.json`` of a trained model, or {} for a plain transformers directory; for a bundled model,
+    with the thresholds calibrated on this machine laid over it."""
     path = Path(model_dir) / META_FILE
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return {}
+    meta = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    overlay = thresholds_file(model_dir)
+    if overlay != path.resolve() and overlay.is_file():
+        meta.update(json.loads(overlay.read_text(encoding="utf-8")))
+    return meta
 
 
 def is_adapter(model_dir: str | Path) -> bool:
@@ -139,8 +152,6 @@ def load_classifier(model: str | Path, merge: bool = True) -> tuple[Any, Any, di
         base = AutoModelForSequenceClassification.from_pretrained(base_path, **label_kwargs(meta),
                                                                   **load_kwargs(base_path))
     if adapter_cfg.get("peft_type") == "PREFIX_TUNING":
-        from ..peft_methods import prefix_compatible
-
         prefix_compatible(base)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # peft's use of deprecated transformers names
@@ -152,3 +163,35 @@ def load_classifier(model: str | Path, merge: bool = True) -> tuple[Any, Any, di
     with remote_code_errors(model):
         tokenizer = AutoTokenizer.from_pretrained(path if has_tok else base_path, **remote)
     return net.eval(), tokenizer, meta, path
+
+
+def prefix_compatible(model: Any) -> None:
+    """Let peft's prefix tuning find the encoder's key/value cache argument, or refuse at once.
+
+    transformers 5.24 renamed the encoder's ``past_key_values`` argument to ``cache`` (the old name is
+    still accepted until 5.40); peft (0.21) looks for the old name in the backbone's signature and, not
+    finding it, fails at the first training step. The backbone of this one model gets a ``forward`` that
+    names the argument again and passes it on as ``cache``; the weights and the saved adapter are
+    unchanged. A backbone that takes no cache at all cannot hold a prefix: that is a ConfigError now,
+    naming the transformers version, not a traceback mid-training.
+    """
+    backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if backbone is None:
+        raise ConfigError(f"method 'prefix': {type(model).__name__} has no backbone module to prefix")
+    params = inspect.signature(backbone.forward).parameters
+    if "past_key_values" in params:
+        return
+    if "cache" not in params:
+        import transformers
+
+        raise ConfigError(f"method 'prefix': {type(backbone).__name__}.forward in transformers "
+                          f"{transformers.__version__} takes no key/value cache, which prefix tuning needs; "
+                          "use --method prompt or lora")
+    original = backbone.forward
+
+    def forward(*args: Any, past_key_values: Any = None, **kwargs: Any) -> Any:
+        if past_key_values is not None:
+            kwargs["cache"] = past_key_values
+        return original(*args, **kwargs)
+
+    backbone.forward = forward

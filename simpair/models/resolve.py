@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import ModelNotFoundError
-from ..utils import dir_size, simpair_home
+from ..utils import META_FILE, dir_size, simpair_home
 
 log = logging.getLogger("simpair")
 
@@ -188,3 +188,42 @@ def list_models() -> list[LocalModel]:
     except Exception:  # noqa: BLE001 - no cache directory yet
         pass
     return rows
+
+
+def last_trained_file() -> Path:
+    """Where the last trained pair model is recorded (the default of ``match``)."""
+    return simpair_home() / "last-model"
+
+
+def default_model() -> str | None:
+    """The model ``match``/``eval``/``--rerank`` use without ``--model``.
+
+    $SIMPAIR_MODEL, else the last pair model trained with this $SIMPAIR_HOME, else the bundled
+    ``matcher`` (None only when an installation lacks it).
+    """
+    env = os.environ.get("SIMPAIR_MODEL")
+    if env:
+        return env
+    marker = last_trained_file()
+    if marker.is_file():
+        path = marker.read_text(encoding="utf-8").strip()
+        if path and Path(path, META_FILE).is_file():
+            return path
+    try:
+        bundled_dir("matcher")
+    except ModelNotFoundError:
+        return None
+    return "matcher"
+
+
+def default_reranker(rerank: bool, model: str | None = None) -> str | None:
+    """The cross-encoder that re-ranks search results: ``model`` when named, else with ``rerank`` the default
+    matcher (:func:`default_model`), else None (no re-ranking)."""
+    if model:
+        return model
+    if not rerank:
+        return None
+    name = default_model()
+    if name is None:
+        raise ModelNotFoundError("--rerank: no matcher; pass --rerank-model DIR or set SIMPAIR_MODEL")
+    return name

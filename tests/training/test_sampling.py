@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from simpair.sampling import draw, mean_accuracy_threshold, mix, temperature_counts
+from simpair.training.sampling import draw, mean_accuracy_threshold, mix, temperature_counts
 
 
 def test_temperature_counts_follow_the_rule_and_add_up() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED, needs_shared, write
 
-from simpair.data import Columns, DataQualityWarning, Pair, add_swapped, pair_stats, read_pairs
+from simpair.readers import Columns, DataQualityWarning, Pair, add_swapped, pair_stats, read_pairs
 from simpair.errors import InputError
 
 

@@ -11,7 +11,7 @@ from conftest import write
 from simpair.config import build_config
 from simpair.cross_encoder import CrossEncoder, default_model
 from simpair.errors import ConfigError, InputError
-from simpair.sampling import temperature_counts
+from simpair.training.sampling import temperature_counts
 from simpair.training import train
 
 
@@ -241,7 +241,7 @@ def test_ddp_two_gloo_processes_match_one(tiny_bert: Path, tmp_path: Path, train
 
 def test_rdrop_and_label_smoothing_train_and_refuse_regression(tiny_bert: Path, tmp_path: Path, train_file: Path,
                                                                 dev_file: Path) -> None:
-    from simpair.training import _rdrop_trainer
+    from simpair.training.trainers import rdrop_trainer
 
     meta = train(_cfg(tiny_bert, tmp_path / "rdrop", train_file, dev_file, max_steps=4, rdrop_alpha=1.0,
                       label_smoothing=0.1), progress=False)
@@ -251,14 +251,14 @@ def test_rdrop_and_label_smoothing_train_and_refuse_regression(tiny_bert: Path, 
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
     model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2).train()
-    trainer = _rdrop_trainer(Trainer, 0.0)(model=model, args=TrainingArguments(str(tmp_path / "t"), use_cpu=True,
+    trainer = rdrop_trainer(Trainer, 0.0)(model=model, args=TrainingArguments(str(tmp_path / "t"), use_cpu=True,
                                                                                 report_to=[]))
     batch = {"input_ids": torch.tensor([[2, 5, 6, 3], [2, 7, 8, 3]]), "attention_mask": torch.ones(2, 4, dtype=torch.long),
              "labels": torch.tensor([0, 1])}
     torch.manual_seed(0)
     with_zero = trainer.compute_loss(model, dict(batch))
     assert torch.isfinite(with_zero) and with_zero > 0
-    trainer_kl = _rdrop_trainer(Trainer, 10.0)(model=model, args=TrainingArguments(str(tmp_path / "t2"), use_cpu=True,
+    trainer_kl = rdrop_trainer(Trainer, 10.0)(model=model, args=TrainingArguments(str(tmp_path / "t2"), use_cpu=True,
                                                                                     report_to=[]))
     torch.manual_seed(0)
     assert trainer_kl.compute_loss(model, dict(batch)) > with_zero  # same dropout masks, plus a positive KL term
@@ -293,13 +293,19 @@ def test_several_domains_mixed_evaluated_per_file_and_continued(tiny_bert: Path,
     assert "mean accuracy over 2 dev files" in meta["threshold_rule"]
     assert all(per_file[str(p)]["threshold"] == meta["threshold"] for p in (dev_file, dev2))
 
-    cont = train(_cfg(tiny_bert, tmp_path / "cont", small, dev2, init=str(tmp_path / "multi"), max_steps=2,
+    probe = [("问题一", "问题二"), ("a", "b")]
+    before = CrossEncoder(str(tmp_path / "multi"), bf16=False).predict(probe)
+    same = train(_cfg(tiny_bert, tmp_path / "same", small, dev2, init=str(tmp_path / "multi"), max_steps=2,
                       eval_steps=2, learning_rate=1e-9), progress=False)
-    assert cont["init"] == str(tmp_path / "multi") and cont["base_model"] == str(tiny_bert)
-    # with a vanishing learning rate the continued model scores as the one it started from
-    before = CrossEncoder(str(tmp_path / "multi"), bf16=False).predict([("问题一", "问题二"), ("a", "b")])
-    after = CrossEncoder(str(tmp_path / "cont"), bf16=False).predict([("问题一", "问题二"), ("a", "b")])
-    np.testing.assert_allclose(after, before, atol=1e-4)
+    assert same["init"] == str(tmp_path / "multi") and same["base_model"] == str(tiny_bert)
+    # with a vanishing learning rate the continued model scores as the one it started from ...
+    np.testing.assert_allclose(CrossEncoder(str(tmp_path / "same"), bf16=False).predict(probe), before, atol=1e-4)
+    # ... and with a real one it trains: every parameter but the frozen word embeddings
+    moved = train(_cfg(tiny_bert, tmp_path / "moved", small, dev2, init=str(tmp_path / "multi"), max_steps=4,
+                       eval_steps=4, learning_rate=1e-2, freeze_embeddings="no"), progress=False)
+    counts = moved["parameters"]
+    assert counts["trainable_parameters"] == counts["total_parameters"]
+    assert np.abs(CrossEncoder(str(tmp_path / "moved"), bf16=False).predict(probe) - before).max() > 1e-3
 
 
 def test_init_refuses_a_model_of_another_task(tiny_bert: Path, tmp_path: Path, train_file: Path,

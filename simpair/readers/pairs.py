@@ -13,36 +13,27 @@ with its file and line; nothing is trained on a file that did not validate.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
+from .lines import (
+    ErrorList,
+    decode_lines,
+    detect_format,
+    json_objects,
+    rows_delimited,
+    text_problem,
+)
 
 TEXT_A_NAMES = ("text_a", "sentence1", "query", "question1", "q1", "text1", "sentence_a")
 TEXT_B_NAMES = ("text_b", "sentence2", "title", "question2", "q2", "text2", "sentence_b")
 LABEL_NAMES = ("label", "is_duplicate", "similar")
 SCORE_NAMES = ("score", "similarity", "relatedness")
-MAX_ERRORS_SHOWN = 20
-# longest text a data file may hold: a question or a review, not a document (a longer one is almost
-# always a lost line break or an unclosed quote that swallowed the lines after it)
-MAX_TEXT_CHARS = 20_000
-
-
-def text_problem(text: str, what: str) -> str | None:
-    """Why ``text`` cannot be used (empty, or too long), or None."""
-    if not text.strip():
-        return f"empty {what}; expected a non-empty text"
-    if len(text) > MAX_TEXT_CHARS:
-        return (f"{what} of {len(text):,} characters; expected at most {MAX_TEXT_CHARS:,} "
-                "(a lost line break or an unclosed quote?)")
-    return None
 TASKS = ("auto", "classification", "regression")
 FORMATS = ("auto", "tsv", "csv", "jsonl", "sts")
 
@@ -92,84 +83,6 @@ class Columns:
     label: str | int | None = None
 
 
-class _Errors:
-    """Collects row errors so that one run reports every bad line at once."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.items: list[tuple[int, str]] = []
-
-    def add(self, line: int, message: str) -> None:
-        self.items.append((line, message))
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        self.items.sort(key=lambda item: item[0])  # stable: a line's problems keep their order
-        line, message = self.items[0]
-        shown = [f"{self.path}:{ln}: {msg}" for ln, msg in self.items[1:MAX_ERRORS_SHOWN]]
-        more = len(self.items) - MAX_ERRORS_SHOWN
-        extra = "".join(f"\n{s}" for s in shown) + (f"\n... and {more} more bad rows" if more > 0 else "")
-        raise InputError(self.path, line, message + extra)
-
-
-def _decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentence pairs") -> list[tuple[int, str]]:
-    """Decode a file (or ``raw`` bytes read from it, e.g. stdin) as UTF-8 line by line (BOM and CRLF
-    tolerated); bad bytes name their line; an empty input says what was ``expected``."""
-    if raw is None:
-        if not path.exists():
-            raise InputError(str(path), None, "no such file")
-        if path.is_dir():
-            raise InputError(str(path), None, "is a directory; expected a data file")
-        raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    out: list[tuple[int, str]] = []
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-        try:
-            out.append((number, chunk.decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            raise InputError(str(path), number, f"invalid UTF-8 at byte {exc.start} of the line; expected UTF-8 text") from exc
-    while out and out[-1][1].strip() == "":
-        out.pop()
-    if not out:
-        raise InputError(str(path), None, f"empty file; expected {expected}")
-    return out
-
-
-def _is_json_object(line: str) -> bool:
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
-
-
-def detect_format(path: Path, first_line: str) -> str:
-    """Pick a format from the extension, then the first line."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    if suffix == ".csv" and "\t" not in first_line:
-        return "csv"
-    if suffix != ".tsv" and first_line.lstrip().startswith("{") and _is_json_object(first_line):
-        return "jsonl"  # a TSV line may start with "{" too: only a whole JSON object makes a JSONL file
-    cells = first_line.split("\t")
-    if len(cells) >= 7 and _is_number(cells[4]):
-        return "sts"
-    if "\t" not in first_line and "," in first_line:
-        return "csv"
-    return "tsv"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
 def _find(header: Sequence[str], wanted: str | int | None, names: Sequence[str]) -> int | None:
     """Index of a column given by name, index, or one of the usual names."""
     lowered = [h.strip().lower() for h in header]
@@ -203,23 +116,6 @@ def _parse_label(raw: str, task: str, score_range: tuple[float, float]) -> tuple
     return value, None
 
 
-def _rows_delimited(lines: list[tuple[int, str]], fmt: str, path: str) -> Iterator[tuple[int, list[str]]]:
-    if fmt == "csv":
-        # csv needs the text back to handle quoted newlines; keep line numbers of row starts.
-        text = "\n".join(t for _, t in lines)
-        reader = csv.reader(io.StringIO(text))
-        try:
-            for row in reader:
-                yield reader.line_num, row
-        except csv.Error as exc:  # e.g. a bare carriage return inside a line
-            why = "a carriage return inside a line" if "new-line" in str(exc) else str(exc)
-            raise InputError(path, reader.line_num, f"not valid CSV ({why}); expected comma-separated rows, "
-                                                    "one a line") from exc
-    else:
-        for number, text in lines:
-            yield number, text.split("\t")
-
-
 def read_pairs(
     path: str | Path,
     fmt: str = "auto",
@@ -240,10 +136,10 @@ def read_pairs(
     if task not in TASKS:
         raise InputError(str(path), None, f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     p = Path(path)
-    lines = _decode_lines(p)
+    lines = decode_lines(p)
     fmt = detect_format(p, lines[0][1]) if fmt == "auto" else fmt
     cols = columns or Columns()
-    errors = _Errors(str(p))
+    errors = ErrorList(str(p))
     pairs: list[Pair] = []
     if fmt == "jsonl":
         task = _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors)
@@ -260,7 +156,7 @@ def read_pairs(
 
 
 def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors) -> str:
-    rows = list(_rows_delimited(lines, fmt, errors.path))
+    rows = list(rows_delimited(lines, fmt, errors.path))
     if not rows:
         return task  # nothing parsed: reported as "no pairs found"
     first = rows[0][1]
@@ -326,22 +222,6 @@ def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels,
         _add_row(number, cells[ia], cells[ib], cells[il] if il < len(cells) else None,
                  task, score_range, require_labels, pairs, errors)
     return task
-
-
-def json_objects(lines: list[tuple[int, str]], errors: _Errors, expected: str) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each JSONL line; a line that is not a JSON object is an error."""
-    for number, text in lines:
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            errors.add(number, f"not valid JSON ({exc.msg}); expected one object a line with {expected}")
-            continue
-        if not isinstance(obj, dict):
-            errors.add(number, f"expected a JSON object with {expected}")
-            continue
-        yield number, obj
 
 
 def _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors) -> str:

@@ -8,12 +8,12 @@ adapter_model.safetensors, the classification head included) that record their b
 """
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any
 
-from .config import TrainConfig
-from .errors import ConfigError
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..models.load import prefix_compatible
 
 METHODS = ("full", "freeze", "lora", "bitfit", "prompt", "prefix")
 PEFT_METHODS = ("lora", "prompt", "prefix")
@@ -117,34 +117,3 @@ def _peft(model: Any, cfg: TrainConfig) -> Any:
     except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:
         raise ConfigError(f"method {cfg.method!r}: peft does not support {type(model).__name__} ({exc})") from exc
 
-
-def prefix_compatible(model: Any) -> None:
-    """Let peft's prefix tuning find the encoder's key/value cache argument, or refuse at once.
-
-    transformers 5.24 renamed the encoder's ``past_key_values`` argument to ``cache`` (the old name is
-    still accepted until 5.40); peft (0.21) looks for the old name in the backbone's signature and, not
-    finding it, fails at the first training step. The backbone of this one model gets a ``forward`` that
-    names the argument again and passes it on as ``cache``; the weights and the saved adapter are
-    unchanged. A backbone that takes no cache at all cannot hold a prefix: that is a ConfigError now,
-    naming the transformers version, not a traceback mid-training.
-    """
-    backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    if backbone is None:
-        raise ConfigError(f"method 'prefix': {type(model).__name__} has no backbone module to prefix")
-    params = inspect.signature(backbone.forward).parameters
-    if "past_key_values" in params:
-        return
-    if "cache" not in params:
-        import transformers
-
-        raise ConfigError(f"method 'prefix': {type(backbone).__name__}.forward in transformers "
-                          f"{transformers.__version__} takes no key/value cache, which prefix tuning needs; "
-                          "use --method prompt or lora")
-    original = backbone.forward
-
-    def forward(*args: Any, past_key_values: Any = None, **kwargs: Any) -> Any:
-        if past_key_values is not None:
-            kwargs["cache"] = past_key_values
-        return original(*args, **kwargs)
-
-    backbone.forward = forward

@@ -16,9 +16,9 @@ from simpair.bi_encoder import BiEncoder
 from simpair.cli import main
 from simpair.cross_encoder import CrossEncoder
 from simpair.errors import SimpairError
-from simpair.export import export_onnx
-from simpair.runtime import (FFN_OUT, ONNX_META, choose_backend, find_onnx, length_sorted_batches, onnx_dir,
-                             resolve_precision)
+from simpair.backend.onnx_export import export_onnx
+from simpair.backend.onnx import ONNX_META, find_onnx, onnx_dir
+from simpair.backend.runtime import FFN_OUT, choose_backend, length_sorted_batches, resolve_precision
 
 PAIRS = [("你好", "您好"), ("一个很长很长很长很长的问题在这里，还有更多的字", "另一个也很长很长很长的问题"),
          ("a", "b"), ("怎么开初婚未育证明", "初婚未育证明怎么开"), ("早", "晚上好吗"),
@@ -87,7 +87,7 @@ def test_backend_choice_and_refusals(exported: Path, tiny_bert: Path) -> None:
 
 
 def test_auto_prefers_torch_bf16_for_bulk_work_on_bf16_cpus(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import simpair.runtime as runtime
+    import simpair.backend.runtime as runtime
 
     monkeypatch.setattr(runtime, "bf16_supported", lambda: True)
     assert choose_backend("auto", exported, "auto", bulk=True) == ("torch", None)  # files, indexes, servers

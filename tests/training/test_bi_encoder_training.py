@@ -8,7 +8,7 @@ import pytest
 from conftest import write
 
 from simpair.bi_encoder import BiEncoder
-from simpair.bi_training import train_bi_encoder
+from simpair.training.bi_encoder import train_bi_encoder
 from simpair.config import build_config
 from simpair.index import Index
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from simpair.data import MAX_TEXT_CHARS, read_pairs
+from simpair.readers import read_pairs
+from simpair.readers.lines import MAX_TEXT_CHARS
 from simpair.errors import InputError
-from simpair.index import read_corpus
-from simpair.texts import read_texts
+from simpair.readers import read_corpus
+from simpair.readers import read_texts
 
 HEADER_WORDS = {"text_a", "sentence1", "query", "question1", "q1", "text1", "sentence_a", "text_b", "sentence2",
                 "title", "question2", "q2", "text2", "sentence_b", "label", "is_duplicate", "similar", "score",

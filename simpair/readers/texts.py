@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import _decode_lines, _Errors, _rows_delimited, detect_format, json_objects, text_problem
-from .errors import InputError
+from ..errors import InputError
+from .lines import ErrorList, decode_lines, detect_format, json_objects, rows_delimited, text_problem
 
 TEXT_NAMES = ("text", "text_a", "sentence", "review", "content", "comment", "sentence1", "document")
 CLASS_NAMES = ("label", "labels", "sentiment", "class", "category", "target", "stars", "rating")
@@ -46,7 +46,7 @@ class TextData:
     def encode(self, names: Sequence[str]) -> list[int]:
         """Class ids for ``names`` (the training label set); unknown labels name their line."""
         index = {str(n): i for i, n in enumerate(names)}
-        errors = _Errors(self.path)
+        errors = ErrorList(self.path)
         ids: list[int] = []
         for label, line in zip(self.labels, self.lines):
             if label in index:
@@ -76,11 +76,11 @@ def read_texts(path: str | Path, fmt: str = "auto", text_column: str | int | Non
                label_column: str | int | None = None, require_labels: bool = True) -> TextData:
     """Read and validate a labelled text file; raise InputError listing every bad row."""
     p = Path(path)
-    lines = _decode_lines(p)
+    lines = decode_lines(p)
     fmt = detect_format(p, lines[0][1]) if fmt == "auto" else fmt
     if fmt not in ("tsv", "csv", "jsonl"):
         raise InputError(str(p), None, f"format {fmt!r} is for pairs; expected tsv, csv or jsonl for texts")
-    errors = _Errors(str(p))
+    errors = ErrorList(str(p))
     data = TextData(str(p), [], [], [], fmt)
     if fmt == "jsonl":
         _read_jsonl(lines, text_column, label_column, require_labels, data, errors)
@@ -108,7 +108,7 @@ def _index(header: list[str], wanted: str | int | None, names: Sequence[str]) ->
 
 
 def _read_delimited(lines, fmt, text_column, label_column, require_labels, data, errors) -> None:
-    rows = [(n, cells) for n, cells in _rows_delimited(lines, fmt, errors.path)
+    rows = [(n, cells) for n, cells in rows_delimited(lines, fmt, errors.path)
             if not (len(cells) == 1 and not cells[0].strip())]
     if not rows:
         return  # only blank rows (a lone quote in a CSV parses to one): reported as "no texts found"
@@ -179,7 +179,7 @@ def _read_jsonl(lines, text_column, label_column, require_labels, data, errors) 
              require_labels, data, errors)
 
 
-def _add(number: int, text: str, label: str | None, require_labels: bool, data: TextData, errors: _Errors) -> None:
+def _add(number: int, text: str, label: str | None, require_labels: bool, data: TextData, errors: ErrorList) -> None:
     problem = text_problem(text, "text")
     if problem:
         errors.add(number, problem)

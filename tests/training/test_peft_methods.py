@@ -69,7 +69,7 @@ def test_lora_changes_only_target_modules_and_saves_small(tiny_bert: Path, tmp_p
 
 def test_merge_equals_unmerged_and_reload_reproduces_dev_metrics(tiny_bert: Path, tmp_path: Path) -> None:
     from simpair.metrics import multiclass_metrics
-    from simpair.texts import read_texts
+    from simpair.readers import read_texts
 
     out = tmp_path / "lora"
     meta = train(classify_cfg(tiny_bert, out, "lora"), progress=False)

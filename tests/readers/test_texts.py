@@ -7,7 +7,7 @@ import pytest
 from conftest import DATA, SHARED, needs_shared, write
 
 from simpair.errors import InputError
-from simpair.texts import read_texts
+from simpair.readers import read_texts
 
 
 def test_label_first_and_text_first_with_headers(tmp_path: Path) -> None:

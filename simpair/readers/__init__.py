@@ -1,0 +1,17 @@
+"""Readers: every file simpair takes, validated whole before anything runs.
+
+- :mod:`.pairs`: sentence pairs (TSV, CSV, JSONL, STS) with 0/1 labels or scores;
+- :mod:`.texts`: single texts with class labels (classification, sentiment);
+- :mod:`.corpus`: corpora to index and ``query<TAB>relevant_ids`` files;
+- :mod:`.lines`: what they share (decoding, errors by line, format sniffing).
+"""
+from __future__ import annotations
+
+from .corpus import Entry, read_corpus, read_queries
+from .lines import ErrorList, decode_lines, detect_format, read_text_lines, text_problem
+from .pairs import Columns, DataQualityWarning, Pair, PairData, add_swapped, pair_stats, read_pairs
+from .texts import TextData, read_texts
+
+__all__ = ["Columns", "DataQualityWarning", "Entry", "ErrorList", "Pair", "PairData", "TextData", "add_swapped",
+           "decode_lines", "detect_format", "pair_stats", "read_corpus", "read_pairs", "read_queries",
+           "read_text_lines", "read_texts", "text_problem"]
