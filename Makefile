@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-latest lock fuzz clean matcher
+.PHONY: install demo test test-latest lock fuzz clean matcher general-matcher
 
 install: $(VENV)/.installed
 
@@ -60,16 +60,26 @@ FUZZ_EXAMPLES ?= 5000
 fuzz: install
 	SIMPAIR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_readers_properties.py
 
-# The bundled matcher (simpair/bundled/matcher), from scratch: three passes over full LCQMC from ../shared
-# (~2 hours on 2 cores), a rank-$(MATCHER_RANK) delta over e5-small, then bundling with its card.
+# The bundled LCQMC specialist (simpair/bundled/matcher-lcqmc), from scratch: three passes over full LCQMC
+# from ../shared (~2 hours on 2 cores), a rank-$(MATCHER_RANK) delta over e5-small, then bundling with its card.
 MATCHER_RANK ?= 128
 matcher: install
 	$(BIN)/simpair train --config configs/lcqmc-e5-small.yaml --epochs 1 --eval-steps 2000
 	$(BIN)/simpair train --config configs/lcqmc-e5-small-stage2.yaml
 	$(BIN)/simpair train --config configs/lcqmc-e5-small-stage3.yaml
 	$(BIN)/simpair export runs/lcqmc-e5-small-stage3 --delta-rank $(MATCHER_RANK) --out runs/matcher
-	$(BIN)/python scripts/bundle_model.py runs/matcher matcher --card docs/cards/matcher.md
-	$(BIN)/python benchmarks/lcqmc.py --model matcher
+	$(BIN)/python scripts/bundle_model.py runs/matcher matcher-lcqmc --card docs/cards/matcher-lcqmc.md
+	$(BIN)/python benchmarks/lcqmc.py --model matcher-lcqmc
+
+# The bundled general matcher (simpair/bundled/matcher): the LCQMC specialist continued on every pair set of
+# ../shared, temperature-mixed (configs/general-matcher.yaml; ~50 min on 2 cores, resumable with
+# RESUME=--resume), a rank-$(MATCHER_RANK) delta, bundling, and the multi-domain table.
+RESUME ?=
+general-matcher: install
+	$(BIN)/simpair train --config configs/general-matcher.yaml $(RESUME)
+	$(BIN)/simpair export runs/general-matcher --delta-rank $(MATCHER_RANK) --out runs/general-matcher-delta
+	$(BIN)/python scripts/bundle_model.py runs/general-matcher-delta matcher --card docs/cards/matcher.md
+	$(BIN)/python benchmarks/multi_domain.py --markdown --save benchmarks/results/multi_domain.json
 
 clean:
 	rm -rf runs .pytest_cache $(LATEST_VENV) $(LOCK_VENV)

@@ -131,3 +131,27 @@ def test_a_classifier_never_becomes_the_default_matcher(classifier: Path) -> Non
     from simpair.cross_encoder import default_model
 
     assert default_model() != str(classifier.resolve())
+
+
+def test_precision_and_threads_reach_the_pipeline(classifier: Path) -> None:
+    fp32 = Sentiment(str(classifier), precision="fp32", threads=1)
+    int8 = Sentiment(str(classifier), precision="int8")
+    assert (fp32.precision, int8.precision) == ("fp32", "int8") and not int8.bf16
+    assert "Int8Linear" in {type(m).__name__ for m in int8.model.modules()}
+    texts = ["还不错", "terrible", "服务很好", "再也不来了"]
+    a = [r["scores"]["positive"] for r in fp32(texts, top_k=None)]
+    b = [r["scores"]["positive"] for r in int8(texts, top_k=None)]
+    np.testing.assert_allclose(a, b, atol=0.05)
+    with pytest.raises(SimpairError, match="runs on torch"):
+        Sentiment(str(classifier), backend="onnx")
+
+
+def test_serve_hands_the_run_options_to_the_sentiment_model(classifier: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from simpair.serve import create_app
+
+    with TestClient(create_app(model=None, sentiment_model=str(classifier), precision="int8")) as client:
+        info = client.get("/info").json()
+        assert info["sentiment"]["precision"] == "int8"
+        assert client.post("/sentiment", json={"text": "还不错"}).status_code == 200

@@ -21,14 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from .lines import (
-    ErrorList,
-    decode_lines,
-    detect_format,
-    json_objects,
-    rows_delimited,
-    text_problem,
-)
+from .lines import ErrorList, decode_lines, detect_format, json_objects, rows_delimited, text_problem
 
 TEXT_A_NAMES = ("text_a", "sentence1", "query", "question1", "q1", "text1", "sentence_a")
 TEXT_B_NAMES = ("text_b", "sentence2", "title", "question2", "q2", "text2", "sentence_b")

@@ -89,12 +89,12 @@ def read_examples(cfg: TrainConfig) -> Examples:
         d = d[: cfg.dev_limit] if cfg.dev_limit else d
         devs.append((path, [p.text_a for p in d], [p.text_b for p in d], labels(d)))
     return Examples(task, [] if regression else [LABELS[0], LABELS[1]],
-                     ([p.text_a for p in pairs], [p.text_b for p in pairs], labels(pairs)), devs, scale,
-                     {"train": data_record(cfg.train, [len(d) for d in files]),
-                      "train_stats": {d.path: d.stats for d in files} if len(files) > 1 else files[0].stats,
-                      "train_mix": describe([d.path for d in files], [len(d) for d in files], drawn)
-                      if cfg.sample_temperature or cfg.sample_size else None,
-                      "dev": data_record(cfg.dev)})
+                    ([p.text_a for p in pairs], [p.text_b for p in pairs], labels(pairs)), devs, scale,
+                    {"train": data_record(cfg.train, [len(d) for d in files]),
+                     "train_stats": {d.path: d.stats for d in files} if len(files) > 1 else files[0].stats,
+                     "train_mix": describe([d.path for d in files], [len(d) for d in files], drawn)
+                     if cfg.sample_temperature or cfg.sample_size else None,
+                     "dev": data_record(cfg.dev)})
 
 
 def _text_examples(cfg: TrainConfig) -> Examples:
@@ -129,9 +129,9 @@ def _text_examples(cfg: TrainConfig) -> Examples:
         n = cfg.dev_limit or len(dy)
         devs.append((path, d.texts[:n], None, dy[:n]))
     return Examples("classify", names, (texts, None, ys), devs, 1.0,
-                     {"train": data_record(cfg.train, [len(d) for d in train_files]),
-                      "train_stats": {d.path: d.stats for d in train_files},
-                      "dev": data_record(cfg.dev, [len(d[3]) for d in devs])})
+                    {"train": data_record(cfg.train, [len(d) for d in train_files]),
+                     "train_stats": {d.path: d.stats for d in train_files},
+                     "dev": data_record(cfg.dev, [len(d[3]) for d in devs])})
 
 
 def dev_metrics(ex: Examples, logits: np.ndarray, golds: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""simpair eval for every kind of model: a bi-encoder is scored by cosine similarity (STS tables' metric),
+its numbers recomputed from the embeddings; simpair.train with kind bi-encoder writes a sentence-transformers
+model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import DATA, write
+from scipy import stats
+
+import simpair
+from simpair.cli import main
+from simpair.evaluation import model_kind
+
+
+@pytest.fixture(scope="module")
+def bi_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bi") / "bi"
+    cfg = simpair.build_config(dict(kind="bi-encoder", model=str(tiny_bert), train=str(DATA / "train.tsv"),
+                                    dev=str(DATA / "dev.tsv"), out=str(out), max_steps=4, eval_steps=2,
+                                    batch_size=16, bf16="no"))
+    simpair.train(cfg, progress=False)  # the one entry point dispatches on kind
+    return out
+
+
+def test_train_with_kind_bi_encoder_writes_a_sentence_transformers_model(bi_model: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    assert (bi_model / "modules.json").is_file()
+    assert json.loads((bi_model / "simpair.json").read_text())["kind"] == "bi-encoder"
+    assert SentenceTransformer(str(bi_model), device="cpu").encode(["你好"]).shape == (1, 32)
+    assert model_kind(str(bi_model)) == "bi-encoder"
+
+
+def test_bi_encoder_eval_is_cosine_against_labels(bi_model: Path) -> None:
+    data = DATA / "dev.tsv"
+    r = simpair.evaluate(str(bi_model), str(data), precision="fp32")
+    assert r["kind"] == "bi-encoder" and r["pairs"] == 108
+    enc = simpair.BiEncoder(str(bi_model), precision="fp32")
+    pairs = simpair.read_pairs(data, warn=False)
+    a = enc.encode([p.text_a for p in pairs.pairs])
+    b = enc.encode([p.text_b for p in pairs.pairs])
+    cos, gold = (a * b).sum(1), np.array(pairs.labels)
+    m = r["metrics"]
+    assert m["threshold"] == pytest.approx(enc.threshold) and m["threshold_source"] == "stored"
+    assert m["accuracy"] == pytest.approx(((cos >= enc.threshold) == gold).mean(), abs=1e-6)
+    assert m["spearman"] == pytest.approx(stats.spearmanr(cos, gold)[0], abs=1e-5)
+    from sklearn.metrics import roc_auc_score
+
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(gold, cos), abs=1e-5)
+
+
+def test_eval_cli_scores_a_base_model_as_a_bi_encoder_on_scores(tiny_bert: Path, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    st_dir = tmp_path / "st"
+    SentenceTransformer(str(tiny_bert), device="cpu").save(str(st_dir))  # a plain base model, no simpair.json
+    rows = [{"sentence1": f"问题{i}", "sentence2": f"问题{i % 4}", "score": float(i % 6)} for i in range(30)]
+    sts = write(tmp_path / "sts.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    res = CliRunner().invoke(main, ["eval", str(st_dir), str(sts), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["kind"] == "bi-encoder" and out["task"] == "regression" and out["metrics"]["spearman"] is not None
+    res = CliRunner().invoke(main, ["eval", str(st_dir), str(DATA / "dev.tsv"), "--json"])
+    m = json.loads(res.stdout)["metrics"]
+    # no stored cosine cut: no accuracy at a made-up one, but the best-threshold accuracy and AUC
+    assert m["accuracy"] is None and m["threshold_source"].startswith("none") and 0.5 <= m["best_accuracy"] <= 1
