@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-latest lock fuzz clean matcher general-matcher
+.PHONY: install demo test test-latest lock fuzz clean matcher general-matcher general-encoder
 
 install: $(VENV)/.installed
 
@@ -42,7 +42,8 @@ test-latest:
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
-	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
+	echo "$(TORCH_SPEC)" > $(LATEST_VENV)/torch-constraint.txt  # the eager upgrade must not swap in a CUDA torch
+	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch-constraint.txt -e ".[dev]"
 	$(LATEST_VENV)/bin/pip freeze --all --exclude-editable > $(LATEST_VENV)/versions.txt
 	$(LATEST_VENV)/bin/python scripts/lock_drift.py $(LOCK) $(LATEST_VENV)/versions.txt
 	SIMPAIR_HOME=$(CURDIR)/$(LATEST_VENV)/simpair-home $(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
@@ -80,6 +81,16 @@ general-matcher: install
 	$(BIN)/simpair export runs/general-matcher --delta-rank $(MATCHER_RANK) --out runs/general-matcher-delta
 	$(BIN)/python scripts/bundle_model.py runs/general-matcher-delta matcher --card docs/cards/matcher.md
 	$(BIN)/python benchmarks/multi_domain.py --markdown --save benchmarks/results/multi_domain.json
+
+# The bundled general bi-encoder (simpair/bundled/encoder, the default model of `index build`): e5-small trained
+# on every pair, NLI and STS set of ../shared (configs/general-encoder.yaml; MNRL with hard negatives + CoSENT),
+# a rank-$(ENCODER_RANK) delta, bundling, and its rows of the multi-domain table.
+ENCODER_RANK ?= 128
+general-encoder: install
+	$(BIN)/simpair train --config configs/general-encoder.yaml $(RESUME)
+	$(BIN)/simpair export runs/general-encoder --delta-rank $(ENCODER_RANK) --out runs/general-encoder-delta
+	$(BIN)/python scripts/bundle_model.py runs/general-encoder-delta encoder --card docs/cards/encoder.md
+	$(BIN)/python benchmarks/multi_domain.py --model encoder --model e5-small --save benchmarks/results/multi_domain_encoder.json
 
 clean:
 	rm -rf runs .pytest_cache $(LATEST_VENV) $(LOCK_VENV)

@@ -39,6 +39,9 @@ def main() -> int:
     parser.add_argument("--rerank", default=None)
     parser.add_argument("--rerank-limit", type=int, default=500)
     parser.add_argument("--rerank-scheme", default="query/query", help="Prefix scheme of the candidates to re-rank.")
+    parser.add_argument("--misses", default=None, help="Write the first --miss-count queries whose top hit is not "
+                        "relevant (first scheme) to this JSON file, for reading by hand.")
+    parser.add_argument("--miss-count", type=int, default=100)
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
     if not RET.is_dir():
@@ -85,6 +88,8 @@ def main() -> int:
             cos = (a * b).sum(1)
             metrics["lcqmc_dev_pair_accuracy"] = cross_fitted_accuracy(cos, np.array(dev.labels, dtype=int))
         metrics["encode_and_search_seconds"] = round(seconds, 1)
+        if args.misses and not result["schemes"]:
+            write_misses(args.misses, args.miss_count, queries, ranked, {e.id: e.text for e in corpus})
         result["schemes"][scheme] = metrics
         print(json.dumps({scheme: metrics}), file=sys.stderr, flush=True)
         if metrics["mrr@10"] > best_mrr:
@@ -132,6 +137,13 @@ def main() -> int:
         result["target_hit@1_with_rerank>=0.93"] = result["rerank"]["with_rerank"]["recall@1"] >= 0.93
     emit(result, args.save)
     return 0
+
+
+def write_misses(path: str, count: int, queries: list, ranked: list, text_of: dict) -> None:
+    """The first ``count`` queries whose top hit is not among their relevant ids: query, top hit, relevant texts."""
+    out = [{"query": q, "top_hit": text_of[r[0]], "relevant": [text_of[i] for i in sorted(rel)]}
+           for (q, rel, _), r in zip(queries, ranked) if r and r[0] not in rel][:count]
+    Path(path).write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

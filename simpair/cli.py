@@ -249,7 +249,7 @@ def _runtime_options(fn: Any) -> Any:
 
 @main.command(name="eval")
 @click.argument("model")
-@click.argument("data")
+@click.argument("data", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto")
 @click.option("--task", type=click.Choice(TASKS), default="auto")
 @click.option("--threshold", type=float, default=None, help="Decision threshold (default: the model's stored one).")
@@ -261,33 +261,37 @@ def _runtime_options(fn: Any) -> Any:
               "e5-small is a bi-encoder, scored by cosine similarity).")
 @_runtime_options
 @click.option("--json", "as_json", is_flag=True)
-def evaluate(model: str, data: str, fmt: str, task: str, threshold: float | None, symmetric: bool, batch_size: int,
-             report_dir: str | None, kind: str, backend: str, precision: str, threads: int | None,
-             as_json: bool) -> None:
-    """Metrics of MODEL on the labelled pairs (or, for a classifier, labelled texts) in DATA."""
+def evaluate(model: str, data: tuple[str, ...], fmt: str, task: str, threshold: float | None, symmetric: bool,
+             batch_size: int, report_dir: str | None, kind: str, backend: str, precision: str,
+             threads: int | None, as_json: bool) -> None:
+    """Metrics of MODEL on the labelled pairs (or, for a classifier, labelled texts) in DATA; several DATA
+    files (dev sets of several domains) are scored one by one, with their mean."""
     from .evaluation import evaluate as run_eval
 
-    result = run_eval(model, data, kind=kind, fmt=fmt, task=task, threshold=threshold, symmetric=symmetric,
-                      batch_size=batch_size, report_dir=report_dir, backend=backend, precision=precision,
-                      threads=threads, progress=True)
-    if result["kind"] == "classifier":
-
-        def render_texts(r: dict[str, Any]) -> None:
-            m = r["metrics"]
-            rows = [(k, m[k]) for k in ("n", "accuracy", "macro_f1", "roc_auc") if m.get(k) is not None]
-            rows += [(f"{name} f1", v["f1"]) for name, v in m["per_class"].items()]
-            rows += [("confusion (rows gold)", str(m["confusion_matrix"])), ("texts/s", r["texts_per_second"])]
-            _table(f"simpair eval {r['model']} on {r['data']}", rows)
-
-        _emit(result, as_json, render_texts)
-        return
+    result = run_eval(model, data[0] if len(data) == 1 else list(data), kind=kind, fmt=fmt, task=task,
+                      threshold=threshold, symmetric=symmetric, batch_size=batch_size, report_dir=report_dir,
+                      backend=backend, precision=precision, threads=threads, progress=True)
 
     def render(r: dict[str, Any]) -> None:
-        rows = [(k, v) for k, v in r["metrics"].items() if v is not None]
-        rows += [("pairs/s", r["pairs_per_second"])]
-        _table(f"simpair eval {r['model']} on {r['data']}", rows)
+        for one in r.get("files", [r]):
+            _render_eval(one)
+        if "mean" in r:
+            _table(f"simpair eval {r['model']}: mean over {len(r['files'])} files",
+                   [(k, v) for k, v in r["mean"].items() if not k.endswith("_files")])
 
     _emit(result, as_json, render)
+
+
+def _render_eval(r: dict[str, Any]) -> None:
+    """One file's metrics: a pair model's, or a classifier's with per-class F1 and the confusion matrix."""
+    m = r["metrics"]
+    if r["kind"] == "classifier":
+        rows = [(k, m[k]) for k in ("n", "accuracy", "macro_f1", "roc_auc") if m.get(k) is not None]
+        rows += [(f"{name} f1", v["f1"]) for name, v in m["per_class"].items()]
+        rows += [("confusion (rows gold)", str(m["confusion_matrix"])), ("texts/s", r["texts_per_second"])]
+    else:
+        rows = [(k, v) for k, v in m.items() if v is not None] + [("pairs/s", r["pairs_per_second"])]
+    _table(f"simpair eval {r['model']} on {r['data']}", rows)
 
 
 # --------------------------------------------------------------------------- match
@@ -489,7 +493,8 @@ def index() -> None:
 @index.command("build")
 @click.argument("corpus")
 @click.option("--out", required=True, help="Index directory to write.")
-@click.option("--model", default="e5-small", show_default=True, help="Bi-encoder model.")
+@click.option("--model", default=None, help="Bi-encoder model (default: the bundled general 'encoder', else "
+              "e5-small).")
 @click.option("--type", "kind", type=click.Choice(TYPES), default="auto",
               show_default=True, help="auto: flat up to 20k texts, HNSW up to 2M, IVF-PQ beyond.")
 @click.option("--prefix", default=None, help='Text prefix (default: "query: " for E5 models).')
@@ -505,9 +510,11 @@ def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None
     from .readers import read_corpus
     from .utils import human_size
 
+    from .models import default_encoder
+
     n = len(read_corpus(corpus))  # validate first: nothing is encoded for a bad file
     chosen = choose_type(n) if kind == "auto" else kind
-    encoder = BiEncoder(model, prefix=prefix)
+    encoder = BiEncoder(model or default_encoder(), prefix=prefix)
     click.echo(f"{n} texts, index type {chosen}, about {human_size(memory_estimate(n, encoder.dim, chosen))} "
                "in memory", err=True)
     t0 = time.perf_counter()

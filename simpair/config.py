@@ -35,7 +35,7 @@ class TrainConfig:
     out: str | None = None
     model: str = "e5-small"
     kind: str = "cross-encoder"  # cross-encoder | bi-encoder
-    bi_loss: str = "auto"  # bi-encoder: auto (mnrl for 0/1 labels, cosent for scores) | mnrl | cosent
+    bi_loss: str = "auto"  # bi-encoder: auto (one 0/1 file: mnrl; scores: cosent; several files: both) | mnrl | cosent | mnrl+cosent
     prefix: str | None = None  # bi-encoder text prefix (default: "query: " for E5 models)
     task: str = "auto"  # pairs: auto | classification (0/1) | regression (scores); classify: single texts
     format: str = "auto"  # auto | tsv | csv | jsonl | sts
@@ -90,7 +90,7 @@ MODEL_KINDS = ("auto", "cross-encoder", "bi-encoder", "classifier")
 # the allowed values of every choice field; the CLI builds its options from these
 CHOICES = {
     "kind": ("cross-encoder", "bi-encoder"),
-    "bi_loss": ("auto", "mnrl", "cosent"),
+    "bi_loss": ("auto", "mnrl", "cosent", "mnrl+cosent"),
     "task": ("auto", "classification", "regression", "classify"),
     "format": ("auto", "tsv", "csv", "jsonl", "sts"),
     "method": ("full", "freeze", "lora", "bitfit", "prompt", "prefix"),

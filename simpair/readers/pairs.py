@@ -8,8 +8,10 @@ Formats (``fmt="auto"`` picks by extension and content):
 - ``sts``: the original STS-benchmark files: tab-separated, score in column 5, sentences in
   columns 6 and 7, some rows with extra trailing columns.
 
-Labels are 0/1 (classification) or float scores (regression; STS 0-5). Every bad row is reported
-with its file and line; nothing is trained on a file that did not validate.
+Labels are 0/1 (classification), float scores (regression; STS 0-5) or NLI classes (``nli``:
+``entailment`` / ``neutral`` / ``contradiction``, kept as 2 / 1 / 0; the bi-encoder trains on them as
+premise, entailed hypothesis, contradicted hypothesis). Every bad row is reported with its file and line;
+nothing is trained on a file that did not validate.
 """
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ TEXT_A_NAMES = ("text_a", "sentence1", "query", "question1", "q1", "text1", "sen
 TEXT_B_NAMES = ("text_b", "sentence2", "title", "question2", "q2", "text2", "sentence_b")
 LABEL_NAMES = ("label", "is_duplicate", "similar")
 SCORE_NAMES = ("score", "similarity", "relatedness")
-TASKS = ("auto", "classification", "regression")
+TASKS = ("auto", "classification", "regression")  # what evaluation and the cross-encoder take
+READ_TASKS = TASKS + ("nli",)
+NLI_LABELS = {"contradiction": 0.0, "neutral": 1.0, "entailment": 2.0}
 FORMATS = ("auto", "tsv", "csv", "jsonl", "sts")
 
 
@@ -94,9 +98,16 @@ def _find(header: Sequence[str], wanted: str | int | None, names: Sequence[str])
 def _parse_label(raw: str, task: str, score_range: tuple[float, float]) -> tuple[float | None, str | None]:
     """Parse a label for ``task``; return (value, None) or (None, what was expected)."""
     text = raw.strip()
+    if task == "nli":
+        if text.lower() in NLI_LABELS:
+            return NLI_LABELS[text.lower()], None
+        return None, f"label {raw!r}: expected entailment, neutral or contradiction (an NLI file)"
     if task == "classification":
         if text in ("0", "1", "0.0", "1.0"):
             return float(int(float(text))), None
+        if text.lower() in NLI_LABELS:
+            return None, (f"label {raw!r}: expected 0 or 1 (this is an NLI file: NLI rows train the bi-encoder, "
+                          "simpair train --kind bi-encoder)")
         return None, (f"label {raw!r}: expected 0 or 1 (a header line needs the usual column names, "
                       f"or name the columns with --text-a-column/--text-b-column/--label-column)")
     try:
@@ -118,16 +129,17 @@ def read_pairs(
     score_range: tuple[float, float] = (0.0, 5.0),
     require_labels: bool = True,
     warn: bool = True,
+    allow_nli: bool = False,
 ) -> PairData:
     """Read and validate a pair file; raise InputError listing every bad row.
 
-    ``task="auto"``: a ``score`` column, or the STS format, means regression; otherwise labels
-    must be 0/1. ``header=None`` detects a header line (a label cell that is not a number).
+    ``task="auto"``: a ``score`` column, or the STS format, means regression; with ``allow_nli``, NLI class
+    names in the label column mean ``nli``; otherwise labels must be 0/1. ``header=None`` detects a header line (a label cell that is not a number).
     """
     if fmt not in FORMATS:
         raise InputError(str(path), None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if task not in TASKS:
-        raise InputError(str(path), None, f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if task not in READ_TASKS:
+        raise InputError(str(path), None, f"unknown task {task!r}; expected one of {', '.join(READ_TASKS)}")
     p = Path(path)
     lines = decode_lines(p)
     fmt = detect_format(p, lines[0][1]) if fmt == "auto" else fmt
@@ -137,7 +149,7 @@ def read_pairs(
     if fmt == "jsonl":
         task = _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors)
     else:
-        task = _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors)
+        task = _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors, allow_nli)
     errors.raise_if_any()
     if not pairs:
         raise InputError(str(p), None, "no pairs found; expected at least one row of text_a, text_b, label")
@@ -148,7 +160,7 @@ def read_pairs(
     return data
 
 
-def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors) -> str:
+def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors, allow_nli) -> str:
     rows = list(rows_delimited(lines, fmt, errors.path))
     if not rows:
         return task  # nothing parsed: reported as "no pairs found"
@@ -188,7 +200,9 @@ def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels,
         ia = 0 if ia is None else ia
         ib = 1 if ib is None else ib
         il = 2 if il is None else il
-        task = "classification" if task == "auto" else task
+        if task == "auto":
+            nli = allow_nli and _nli_label(rows[1:] if has_header else rows, il)
+            task = "nli" if nli else "classification"
         min_cols = max(ia, ib) + 1
         if require_labels:
             min_cols = max(min_cols, il + 1)
@@ -241,6 +255,14 @@ def _read_jsonl(lines, cols, task, score_range, require_labels, pairs, errors) -
         task = "classification" if task == "auto" else task
         _add_row(number, a, b, None if label is None else str(label), task, score_range, require_labels, pairs, errors)
     return "classification" if task == "auto" else task
+
+
+def _nli_label(rows: Sequence[tuple[int, list[str]]], il: int) -> bool:
+    """Whether the first data row's label is an NLI class name (``task="auto"`` then reads the file as NLI)."""
+    for _, cells in rows:
+        if len(cells) > il and cells[il].strip():
+            return cells[il].strip().lower() in NLI_LABELS
+    return False
 
 
 def _key(keys: list[str], wanted: str | int | None, names: Sequence[str]) -> str | None:

@@ -43,18 +43,27 @@ def draw(rows: Sequence[T], count: int, rng: random.Random) -> list[T]:
     return out
 
 
-def mix(files: Sequence[Sequence[T]], temperature: float | None, total: int | None, seed: int
-        ) -> tuple[list[T], list[int]]:
-    """The training rows of several files mixed by ``temperature`` (None: concatenated as they are),
-    and how many rows each file gave."""
+def mix_per_file(files: Sequence[Sequence[T]], temperature: float | None, total: int | None,
+                 seed: int | random.Random) -> tuple[list[list[T]], list[int]]:
+    """The rows drawn from each file by ``temperature`` and ``total`` (both None: every file as it is), and
+    how many each gave."""
     sizes = [len(f) for f in files]
     if temperature is None and total is None:
-        return [r for f in files for r in f], sizes
+        return [list(f) for f in files], sizes
     counts = temperature_counts(sizes, temperature or 1.0, total)
+    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    return [draw(rows, count, rng) for rows, count in zip(files, counts)], counts
+
+
+def mix(files: Sequence[Sequence[T]], temperature: float | None, total: int | None, seed: int
+        ) -> tuple[list[T], list[int]]:
+    """The training rows of several files mixed by ``temperature`` (None: concatenated as they are) and
+    shuffled together, and how many rows each file gave."""
+    if temperature is None and total is None:
+        return [r for f in files for r in f], [len(f) for f in files]
     rng = random.Random(seed)
-    out: list[T] = []
-    for rows, count in zip(files, counts):
-        out += draw(rows, count, rng)
+    per_file, counts = mix_per_file(files, temperature, total, rng)
+    out = [r for rows in per_file for r in rows]
     rng.shuffle(out)
     return out, counts
 

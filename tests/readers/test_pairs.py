@@ -149,3 +149,19 @@ def test_shared_lcqmc_and_sts_files() -> None:
     assert sts.fmt == "sts" and len(sts) == 1500
     zh = read_pairs(SHARED / "stsb-zh/dev.tsv", warn=False)
     assert zh.task == "regression" and max(zh.labels) == 5.0
+
+
+def test_nli_files_are_read_only_where_allowed(tmp_path: Path) -> None:
+    from simpair.readers.pairs import NLI_LABELS
+
+    path = tmp_path / "nli.tsv"
+    path.write_text("text_a\ttext_b\tlabel\n前提\t假设\tentailment\n前提\t反面\tcontradiction\n前提\t别的\tneutral\n",
+                    encoding="utf-8")
+    data = read_pairs(path, allow_nli=True)
+    assert data.task == "nli" and [p.label for p in data.pairs] == [NLI_LABELS["entailment"], 0.0, 1.0]
+    with pytest.raises(InputError, match=r"nli.tsv:2: .*NLI file.*--kind bi-encoder"):
+        read_pairs(path)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text_a\ttext_b\tlabel\na\tb\tentailment\nc\td\tmaybe\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.tsv:3: .*expected entailment, neutral or contradiction"):
+        read_pairs(bad, allow_nli=True)
