@@ -2,7 +2,8 @@
 calibrated on that set, and how many labelled pairs calibration needs (threshold tuned on n random pairs, accuracy
 on the rest; mean and spread over 20 draws). Nothing is written to the model.
 
-    python benchmarks/calibration.py [--model matcher] [--set BQ --set AFQMC ...] [--save benchmarks/results/calibration.json]
+    python benchmarks/calibration.py [--model matcher] [--set BQ --set AFQMC ...]
+                                     [--save benchmarks/results/calibration.json]
 
 Needs ../shared (research data, never copied into the project).
 """

@@ -35,7 +35,8 @@ class TrainConfig:
     out: str | None = None
     model: str = "e5-small"
     kind: str = "cross-encoder"  # cross-encoder | bi-encoder
-    bi_loss: str = "auto"  # bi-encoder: auto (one 0/1 file: mnrl; scores: cosent; several files: both) | mnrl | cosent | mnrl+cosent
+    # bi-encoder: auto (one 0/1 file: mnrl; scores: cosent; several files: both) | mnrl | cosent | mnrl+cosent
+    bi_loss: str = "auto"
     prefix: str | None = None  # bi-encoder text prefix (default: "query: " for E5 models)
     task: str = "auto"  # pairs: auto | classification (0/1) | regression (scores); classify: single texts
     format: str = "auto"  # auto | tsv | csv | jsonl | sts

@@ -125,7 +125,8 @@ def _check_delta(model: str, base: str, ft_sd: dict[str, Any], base_sd: dict[str
     lost = [k for k, v in ft_sd.items() if k in base_sd and not torch.equal(v, base_sd[k])
             and not (k.endswith(".bias") or re.match(_LINEAR, k.rsplit(".", 1)[0]) or any(w in k for w in _WHOLE))]
     if lost:
-        raise SimpairError(f"{model}: fine-tuning changed tensors a low-rank delta does not carry: {', '.join(lost[:5])}")
+        raise SimpairError(f"{model}: fine-tuning changed tensors a low-rank delta does not carry: "
+                           f"{', '.join(lost[:5])}")
 
 
 def _lowrank_adapter(ft_sd: dict[str, Any], net: Any, rank: int, task_type: str | None) -> tuple[Any, float]:

