@@ -73,7 +73,7 @@ matcher: install
 	$(BIN)/python benchmarks/lcqmc.py --model matcher-lcqmc
 
 # The bundled general matcher (simpair/bundled/matcher): the LCQMC specialist continued on every pair set of
-# ../shared, temperature-mixed (configs/general-matcher.yaml; ~50 min on 2 cores, resumable with
+# ../shared, temperature-mixed (configs/general-matcher.yaml; ~65 min on 2 cores, resumable with
 # RESUME=--resume), a rank-$(MATCHER_RANK) delta, bundling, and the multi-domain table.
 RESUME ?=
 general-matcher: install

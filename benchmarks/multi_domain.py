@@ -4,7 +4,7 @@ best threshold on that set (a ceiling: the cut is chosen on the same data), ROC-
 Cross-encoders are scored on pairs; bi-encoders by the cosine of their embeddings (the metric of STS tables:
 C-MTEB, text2vec). A model with no stored threshold (zero-shot e5-small) has no "accuracy at stored".
 
-    python benchmarks/multi_domain.py [--model matcher --model matcher-lcqmc --model e5-small ...]
+    python benchmarks/multi_domain.py [--model matcher --model encoder --model e5-small ...]
                                       [--limit N] [--markdown] [--save benchmarks/results/multi_domain.json]
 
 Needs ../shared (research data, never copied into the project). Dev files only: test sets are held back.
@@ -85,7 +85,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", help="a model name or directory (repeat); default: matcher, "
-                    "matcher-lcqmc, e5-small")
+                    "encoder, e5-small")
     ap.add_argument("--set", action="append", choices=list(DEV_SETS), help="only these dev sets (repeat)")
     ap.add_argument("--limit", type=int, default=None, help="the first N pairs of each dev set")
     ap.add_argument("--markdown", action="store_true", help="also print the README table on stderr")
@@ -93,7 +93,7 @@ def main() -> None:
     args = ap.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"{SHARED}: not found (the shared data sets sit beside the project)")
-    models = args.model or ["matcher", "matcher-lcqmc", "e5-small"]
+    models = args.model or ["matcher", "encoder", "e5-small"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
