@@ -29,9 +29,6 @@ DEV_SETS = {
 }
 
 
-SCORE_SETS = ("STS-B-zh",)
-
-
 def _subset(path: Path, limit: int | None, tmp: Path) -> Path:
     """The first ``limit`` rows of ``path`` (header kept), written aside; the file itself without a limit."""
     if not limit:
@@ -45,8 +42,7 @@ def _subset(path: Path, limit: int | None, tmp: Path) -> Path:
 def score(model: str, name: str, path: Path) -> dict[str, object]:
     from simpair import evaluate
 
-    # STS-B holds 0-5 scores: a 0/1 cross-encoder's probabilities are then ranked against them (Spearman)
-    r = evaluate(model, str(path), batch_size=64, task="regression" if name in SCORE_SETS else "auto")
+    r = evaluate(model, str(path), batch_size=64)  # STS-B's 0-5 scores: a 0/1 model's probabilities ranked (Spearman)
     m = r["metrics"]
     return {"set": name, "model": model, "kind": r["kind"], "pairs": r["pairs"], "task": r["task"],
             "accuracy": m.get("accuracy"), "threshold": m.get("threshold"), "best_accuracy": m.get("best_accuracy"),

@@ -67,16 +67,18 @@ def evaluate_files(model: str, files: Sequence[str], kind: str = "auto", **optio
     kind = model_kind(model) if kind == "auto" else kind
     run = {k: options.pop(k) for k in ("backend", "precision", "threads") if k in options}
     report_dir = options.pop("report_dir", None)
-    loaded: Any = model
-    if kind == "cross-encoder":
-        loaded = CrossEncoder(model, **run)
-    elif kind == "bi-encoder":
-        loaded = BiEncoder(model, **run)
+    if kind == "classifier":
+        from .sentiment import Sentiment
+
+        loaded: Any = Sentiment(model)
+    else:
+        loaded = (BiEncoder if kind == "bi-encoder" else CrossEncoder)(model, **run)
     results = []
     for i, data in enumerate(files):
         sub = str(Path(report_dir) / f"{i + 1}-{Path(data).stem}") if report_dir else None
         if kind == "classifier":
-            results.append(evaluate(model, data, kind=kind, report_dir=sub, **options))
+            keep = {k: options[k] for k in ("fmt", "batch_size", "progress") if k in options}
+            results.append(evaluate_texts(loaded, data, report_dir=sub, **keep))
         elif kind == "bi-encoder":
             options.pop("symmetric", None)
             results.append(evaluate_bi_encoder(loaded, data, report_dir=sub, **options))
@@ -111,7 +113,9 @@ def evaluate_file(model: str | CrossEncoder, data: str, fmt: str = "auto", task:
     """A cross-encoder: metrics at the stored (or given) threshold and at the best threshold on this data."""
     ce = model if isinstance(model, CrossEncoder) else CrossEncoder(model, backend=backend, precision=precision,
                                                                       threads=threads)
-    task = ce.task if task == "auto" and ce.trained else task
+    # a regression model reads any numeric label as a score; a 0/1 model lets the file say what it holds, so a
+    # score file (a ``score`` column, STS format) is scored by rank correlation instead of refused row by row
+    task = "regression" if task == "auto" and ce.trained and ce.task == "regression" else task
     pairs = read_pairs(data, fmt=fmt, task=task, warn=False)
     t0 = time.perf_counter()
     scores = ce.predict([(p.text_a, p.text_b) for p in pairs.pairs], batch_size=batch_size, symmetric=symmetric,
@@ -163,12 +167,13 @@ def evaluate_bi_encoder(model: str | BiEncoder, data: str, fmt: str = "auto", ta
     return result
 
 
-def evaluate_texts(model: str, data: str, fmt: str = "auto", batch_size: int = 32,
+def evaluate_texts(model: Any, data: str, fmt: str = "auto", batch_size: int = 32,
                    report_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
-    """A single-text classifier on labelled texts: accuracy, macro-F1, per class, confusion matrix."""
+    """A single-text classifier (a name, a directory or a loaded ``Sentiment``) on labelled texts: accuracy,
+    macro-F1, per class, confusion matrix."""
     from .sentiment import Sentiment
 
-    clf = Sentiment(model)
+    clf = model if isinstance(model, Sentiment) else Sentiment(model)
     texts = read_texts(data, fmt=fmt if fmt != "sts" else "auto")
     names = clf.labels
     # labels in the file are class names, or integer ids 0..K-1 in the model's order

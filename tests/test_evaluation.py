@@ -92,3 +92,32 @@ def test_eval_of_several_files_scores_each_and_their_unweighted_mean(tiny_bert: 
         assert out["mean"]["roc_auc"] == pytest.approx(want, abs=1e-6) and out["mean"]["roc_auc_files"] == 2
     res = CliRunner().invoke(main, ["eval", str(pair_model), str(small)])  # one file: the table as before
     assert res.exit_code == 0 and "mean over" not in res.output
+
+
+def test_a_pair_classifier_on_a_score_file_is_ranked_against_the_scores(tiny_bert: Path, tmp_path: Path) -> None:
+    """A 0/1 cross-encoder on an STS-style file (a `score` column) reports rank correlations, not one error per row;
+    on a 0/1 file it is still scored as a classifier."""
+    from conftest import train_tiny_pair_model
+
+    model = train_tiny_pair_model(tiny_bert, tmp_path / "ce")
+    sts = write(tmp_path / "sts.tsv", "sentence1\tsentence2\tscore\n" + "".join(
+        f"问题{i}\t问题{i % 5}\t{i % 6}\n" for i in range(1, 31)))
+    r = simpair.evaluate(str(model), str(sts), precision="fp32")
+    ce = simpair.CrossEncoder(str(model), precision="fp32")
+    pairs = simpair.read_pairs(sts, warn=False)
+    probs = ce.predict([(p.text_a, p.text_b) for p in pairs.pairs])
+    assert r["task"] == "regression"
+    assert r["metrics"]["spearman"] == pytest.approx(stats.spearmanr(probs, pairs.labels)[0], abs=1e-5)
+    assert simpair.evaluate(str(model), str(DATA / "dev.tsv"), precision="fp32")["task"] == "classification"
+
+
+def test_eval_of_a_classifier_on_several_text_files(tiny_bert: Path, tmp_path: Path) -> None:
+    from conftest import classify_cfg
+
+    clf = tmp_path / "clf"
+    simpair.train(classify_cfg(tiny_bert, clf, "full"), progress=False)
+    dev = DATA / "sentiment" / "dev.tsv"
+    out = simpair.evaluate(str(clf), [str(dev), str(dev)])
+    one = simpair.evaluate(str(clf), str(dev))
+    assert out["kind"] == "classifier" and len(out["files"]) == 2
+    assert out["files"][1]["metrics"]["accuracy"] == one["metrics"]["accuracy"] == out["mean"]["accuracy"]
