@@ -15,14 +15,13 @@ import contextlib
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from ..bi_encoder import default_prefix
-from ..config import CHOICES, TrainConfig
+from ..config import TrainConfig
 from ..errors import ConfigError, InputError
 from ..metrics import best_threshold, classification_metrics, correlations
 from ..models import META_FILE, resolve
@@ -33,6 +32,7 @@ from ..utils import atomic_dir
 from .common import as_list, check_run, data_record, process_rank, resume_point, trainer_kwargs, versions
 from .peft_methods import apply_method
 from .sampling import describe, mean_accuracy_threshold, mix_per_file
+from .trainers import dev_names
 
 
 def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -103,10 +103,6 @@ def _check(cfg: TrainConfig) -> None:
                           "lora/prompt/prefix are for the cross-encoder and classifiers")
     if cfg.task == "classify":
         raise ConfigError("task classify: single-text classification trains a classifier, not a bi-encoder")
-    if cfg.bi_loss not in CHOICES["bi_loss"]:
-        raise ConfigError(f"bi_loss: expected one of {', '.join(CHOICES['bi_loss'])}, got {cfg.bi_loss!r}")
-    if cfg.sample_temperature and len(as_list(cfg.train)) < 2:
-        raise ConfigError("sample_temperature: mixes several train files; only one was given")
 
 
 def read_bi_files(paths: str | list[str] | None, cfg: TrainConfig) -> list[PairData]:
@@ -129,17 +125,6 @@ def choose_loss(wanted: str, files: list[PairData]) -> str:
     return "mnrl+cosent"
 
 
-def _name(path: str, used: set[str]) -> str:
-    """A short unique dataset name for a file: ``bq-train``."""
-    p = Path(path)
-    base = f"{p.parent.name}-{p.stem}" if p.parent.name else p.stem
-    name, i = base, 2
-    while name in used:
-        name, i = f"{base}-{i}", i + 1
-    used.add(name)
-    return name
-
-
 def sampling_units(data: PairData) -> list[Any]:
     """What temperature sampling draws from a file: its pairs, or for an NLI file its (premise, entailed,
     contradicted) triplets — built from the whole file first, so that sampling does not split them."""
@@ -153,9 +138,7 @@ def build_datasets(files: list[PairData], rows: list[list[Any]], loss_name: str,
     from datasets import Dataset
 
     out: dict[str, tuple[Any, str]] = {}
-    used: set[str] = set()
-    for data, drawn in zip(files, rows):
-        name = _name(data.path, used)
+    for name, data, drawn in zip(dev_names([(f.path,) for f in files]), files, rows):
         parts: dict[str, tuple[dict[str, list], str]] = {}
         if data.task == "nli":
             parts["nli"] = ({col: [prefix + t[i] for t in drawn] for i, col in enumerate(TRIPLET)}, "mnrl")
@@ -238,13 +221,12 @@ def dev_evaluator(dev_sets: list[tuple[str, str, list[Pair]]], prefix: str, scal
     checkpoint."""
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator, SequentialEvaluator
 
-    used: set[str] = set()
     evaluators = []
-    for path, task, pairs in dev_sets:
+    for name, (path, task, pairs) in zip(dev_names(dev_sets), dev_sets):
         s = scale if task == "regression" else 1.0
         evaluators.append(EmbeddingSimilarityEvaluator([prefix + p.text_a for p in pairs],
                                                        [prefix + p.text_b for p in pairs],
-                                                       [float(p.label) / s for p in pairs], name=_name(path, used)))
+                                                       [float(p.label) / s for p in pairs], name=name))
     if len(evaluators) == 1:
         return evaluators[0], f"eval_{evaluators[0].name}_spearman_cosine"
     return SequentialEvaluator(evaluators, main_score_function=lambda xs: float(np.mean(xs))), \

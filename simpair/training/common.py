@@ -18,9 +18,11 @@ from ..utils import check_out_dir, file_sha256
 
 def check_run(cfg: TrainConfig, progress: bool) -> None:
     """Refuse a run that cannot succeed before any data or model loads: no data, no output, an output
-    directory that is not a simpair model, a DeepSpeed config that is missing."""
+    directory that is not a simpair model, a temperature with one train file, a DeepSpeed config that is missing."""
     if not cfg.train:
         raise ConfigError("train: no training data; pass --train FILE or set 'train' in the config")
+    if cfg.sample_temperature and len(as_list(cfg.train)) < 2:
+        raise ConfigError("sample_temperature: mixes several train files; only one was given")
     if not cfg.out:
         raise ConfigError("train: no output directory; pass --out DIR or set 'out' in the config")
     check_out_dir(cfg.out)

@@ -70,8 +70,6 @@ def read_examples(cfg: TrainConfig) -> Examples:
     files = read_files(cfg.train, cfg, cfg.task)
     task = files[0].task
     regression = task == "regression"
-    if cfg.sample_temperature and len(files) < 2:
-        raise ConfigError("sample_temperature: mixes several train files; only one was given")
     mixed, drawn = mix([d.pairs for d in files], cfg.sample_temperature, cfg.sample_size, cfg.seed)
     pairs = mixed[: cfg.train_limit] if cfg.train_limit else mixed
     if cfg.swap_augment:

@@ -85,8 +85,8 @@ def test_several_files_nli_scores_and_labels_mixed(tiny_bert: Path, tmp_path: Pa
         dev=[str(dev_file), str(sts)], sample_temperature=2.0, sample_size=120, out=str(out), max_steps=6,
         eval_steps=3, batch_size=8, bf16="no")), progress=False)
     assert meta["loss"] == "mnrl+cosent" and meta["task"] == "mixed"
-    names = set(meta["train_examples"])
-    assert {"tmp-nli-nli", "tmp-sts-cosent"} <= {n.replace(tmp_path.name, "tmp") for n in names}
+    names = set(meta["train_examples"])  # file names as in the cross-encoder's metric keys (dev_names), then the loss
+    assert {"tmp_nli-nli", "tmp_sts-cosent"} <= {n.replace(tmp_path.name, "tmp") for n in names}
     assert any(n.endswith("-cosent") and "train" in n for n in names)
     assert sum(d["drawn"] for d in meta["data"]["train_mix"]) == 120
     per_file = meta["dev_metrics_per_file"]
@@ -94,3 +94,14 @@ def test_several_files_nli_scores_and_labels_mixed(tiny_bert: Path, tmp_path: Pa
     assert "accuracy" in per_file[str(dev_file)] and "spearman" in per_file[str(sts)]
     assert -1.0 <= meta["threshold"] <= 1.0
     assert (out / "modules.json").is_file()
+
+
+@pytest.mark.parametrize("kind", ["cross-encoder", "bi-encoder"])
+def test_a_temperature_needs_several_train_files(kind: str, tiny_bert: Path, tmp_path: Path, train_file: Path) -> None:
+    from simpair.errors import ConfigError
+    from simpair.training import train
+
+    with pytest.raises(ConfigError, match="only one was given"):
+        train(build_config(dict(kind=kind, model=str(tiny_bert), train=str(train_file), out=str(tmp_path / "x"),
+                                sample_temperature=2.0)), progress=False)
+    assert not (tmp_path / "x").exists()
