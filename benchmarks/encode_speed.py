@@ -1,13 +1,15 @@
-"""Bi-encoder sentences/s: sentence-transformers ``encode`` vs simpair's ``BiEncoder`` paths, same run.
+"""Bi-encoder sentences/s: sentence-transformers ``encode`` at its best vs simpair's ``BiEncoder``, same run.
 
-The same sentences (the first ``--texts`` distinct questions of LCQMC dev, with E5's ``"query: "``
-prefix for every peer) and the same model. Peers: ``SentenceTransformer.encode`` (fp32, batch 32, its
-own length sorting, normalised), and simpair on torch (fp32, bf16 autocast, dynamic int8) and on ONNX
-Runtime (fp32, int8; when ``simpair export MODEL --onnx --int8`` has been run). Quality beside speed:
-the mean cosine of each path's embeddings to sentence-transformers' fp32 ones, and the AUC of
-cosine(a, b) against the labels of the first 2,000 dev pairs.
+The same sentences (the first ``--texts`` distinct questions of LCQMC dev, with the model's query prefix
+for every peer) and the same model. Peers (``benchmarks/st_peer.py``, each in the environment that has its
+backend; ``make peers``): ``SentenceTransformer.encode`` on torch fp32 and bf16 autocast, ONNX Runtime fp32,
+O3 and int8 (``avx512_vnni``), OpenVINO fp32 and int8; simpair on torch (fp32, bf16 autocast, dynamic int8)
+and ONNX Runtime (fp32, int8; exported first when missing). Quality beside speed: the mean cosine of each
+path's embeddings to sentence-transformers' fp32 ones, and the ROC-AUC of cosine(a, b) against the labels of
+the first 1,000 dev pairs (encoded in the same timed call, after the sentences). ``summary``: simpair's
+fastest row against the fastest sentence-transformers row (issue 16: >= 1.5x at equal quality).
 
-    python benchmarks/encode_speed.py [--model e5-small] [--texts 4000] [--save FILE]
+    python benchmarks/encode_speed.py [--model encoder] [--texts 4000] [--quick] [--save FILE]
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -25,64 +28,84 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 
 
+def simpair_rows(model: str, texts: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """simpair's BiEncoder on every backend and precision: {row: {"seconds", "scores"}} (unprefixed input)."""
+    from _common import timed
+
+    from simpair import BiEncoder
+    from simpair.backend.onnx import find_onnx
+    from simpair.backend.onnx_export import export_onnx
+
+    if find_onnx(model, "int8") is None and os.access(model, os.W_OK):
+        export_onnx(model, int8=True)
+    paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
+    paths += [("onnx", p) for p in ("fp32", "int8") if find_onnx(model, p) is not None]
+    rows = {}
+    for backend, precision in paths:
+        enc = BiEncoder(model, backend=backend, precision=precision)
+        emb, seconds = timed(lambda enc=enc: enc.encode(texts, batch_size=args.batch_size), args.repeats)
+        rows[f"simpair {backend} {precision}"] = {"seconds": seconds, "scores": emb}
+    return rows
+
+
 def main() -> int:
     import numpy as np
     import torch
-    from _common import compare_to_peer, emit, timed
+    from _common import compare_to_peer, emit
+    from _peers import PEER_CONFIGS, best_ratio, run_peer
+    from _roofline import roofline, rows_of
     from sklearn.metrics import roc_auc_score
 
     from simpair import BiEncoder, read_pairs
-    from simpair.backend.onnx import find_onnx
     from simpair.models import resolve
-    from simpair.models.load import sentence_transformer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="e5-small")
+    parser.add_argument("--model", default="encoder")
     parser.add_argument("--texts", type=int, default=4000)
+    parser.add_argument("--quick", action="store_true", help="2,000 sentences, one timed pass.")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-peers", action="store_true", help="Only simpair and sentence-transformers torch.")
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.texts, args.repeats = min(args.texts, 2000), 1
     if not DEV.is_file():
         print(f"skip: {DEV} not found", file=sys.stderr)
         return 0
-    pairs = read_pairs(DEV, warn=False).pairs
-    texts = list(dict.fromkeys(t for p in pairs for t in (p.text_a, p.text_b)))[: args.texts]
-    eval_pairs = pairs[:2000]
-    labels = np.array([int(p.label) for p in eval_pairs])
-    path = resolve(args.model)
+    pairs = read_pairs(DEV, warn=False).pairs[:1000]
+    questions = list(dict.fromkeys(t for p in read_pairs(DEV, warn=False).pairs for t in (p.text_a, p.text_b)))
+    # the timed sentences, then the quality pairs' two sides; rates count the timed call over all of them
+    texts = questions[: args.texts] + [p.text_a for p in pairs] + [p.text_b for p in pairs]
+    labels = np.array([int(p.label) for p in pairs])
+    model = resolve(args.model)
     prefix = BiEncoder(args.model, backend="torch", precision="fp32").prefix
-
-    st = sentence_transformer(path)
-    ref, sec = timed(lambda: st.encode([prefix + t for t in texts], batch_size=args.batch_size,
-                                       normalize_embeddings=True, show_progress_bar=False), args.repeats)
-
-    def quality(encode) -> dict[str, float]:  # noqa: ANN001
-        a = encode([p.text_a for p in eval_pairs])
-        b = encode([p.text_b for p in eval_pairs])
-        return {"pair_auc": round(float(roc_auc_score(labels, (a * b).sum(1))), 4)}
-
-    results = {"sentence-transformers encode (fp32)": {
-        "sentences_per_second": len(texts) / sec, "cosine_to_reference": 1.0,
-        **quality(lambda xs: st.encode([prefix + x for x in xs], batch_size=64, normalize_embeddings=True,
-                                       show_progress_bar=False))}}
-    paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
-    paths += [("onnx", p) for p in ("fp32", "int8") if find_onnx(path, p) is not None]
-    for backend, precision in paths:
-        enc = BiEncoder(args.model, backend=backend, precision=precision)
-        emb, sec = timed(lambda enc=enc: enc.encode(texts, batch_size=args.batch_size), args.repeats)
-        results[f"simpair {backend} {precision}"] = {
-            "sentences_per_second": len(texts) / sec,
-            "cosine_to_reference": round(float((np.asarray(emb) * ref).sum(1).mean()), 5),
-            **quality(lambda xs, enc=enc: enc.encode(xs, batch_size=64))}
-    compare_to_peer(results, "sentence-transformers encode (fp32)", "sentences_per_second")
+    configs = ("torch-fp32",) if args.no_peers else PEER_CONFIGS
+    rows = {f"sentence-transformers {c}": run_peer("bi", c, model, {"sentences": [prefix + t for t in texts]},
+                                                   args.batch_size, 512, args.repeats) for c in configs}
+    rows.update(simpair_rows(model, texts, args))
+    ref = np.asarray(rows["sentence-transformers torch-fp32"]["scores"], dtype=np.float32)
+    results, skipped = {}, {}
+    for name, row in rows.items():
+        if "skipped" in row:
+            skipped[name] = row["skipped"]
+            continue
+        emb = np.asarray(row["scores"], dtype=np.float32)
+        a, b = emb[args.texts : args.texts + len(pairs)], emb[args.texts + len(pairs) :]
+        results[name] = {"sentences_per_second": len(texts) / row["seconds"],
+                         "cosine_to_reference": round(float((emb * ref).sum(1).mean()), 5),
+                         "pair_auc": round(float(roc_auc_score(labels, (a * b).sum(1))), 4)}
+    compare_to_peer(results, "sentence-transformers torch-fp32", "sentences_per_second")
+    summary = None if args.no_peers else best_ratio(results, "sentences_per_second")
     emit({
-        "what": f"bi-encoder encoding of {len(texts)} distinct LCQMC dev questions, batch {args.batch_size}, "
-                f"best of {args.repeats} passes after a warm-up",
-        "model": args.model,
+        "what": f"bi-encoder encoding of {len(texts)} LCQMC dev questions ({args.texts} distinct, then both sides "
+                f"of {len(pairs)} pairs), batch {args.batch_size}, best of {args.repeats} passes after a warm-up",
+        "model": args.model, "model_dir": model,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, no GPU",
-        "target": "simpair >= 3x sentence-transformers encode (issue 6)",
-        "results": results,
+        "summary": summary,
+        "roofline": roofline(model, [prefix + t for t in texts], 512,
+                             {k: results[k]["sentences_per_second"] for k in rows_of(summary, results)}),
+        "skipped": skipped, "results": results,
     }, args.save)
     return 0
 

@@ -1,17 +1,19 @@
 """Cross-encoder pairs/s on the same LCQMC dev pairs and the same model, every peer in one run.
 
-Peers: sentence-transformers ``CrossEncoder.predict`` (max length 64, batch 32, its defaults otherwise),
-plain transformers (the model in fp32, batches in file order padded to the longest), and simpair's
-``CrossEncoder`` on torch in fp32, bf16 autocast and dynamic int8, and on ONNX Runtime in fp32 and int8
-when ``simpair export MODEL --onnx --int8`` has been run (length-sorted batches, order restored). Each
-reports pairs/s (best of ``--repeats`` timed passes after a warm-up) and its accuracy at the model's
-stored threshold on the same pairs; ``--full-dev`` adds every simpair path's accuracy and AUC on all of
-LCQMC dev, so a fast path that loses accuracy shows it (issue 6: at most 0.3 points).
+Peers, all on the same pairs: sentence-transformers ``CrossEncoder.predict`` at its best — torch fp32,
+torch bf16 autocast, ONNX Runtime fp32, ONNX O3 (ORT's transformer fusions), ONNX int8 (dynamic,
+``avx512_vnni``), OpenVINO fp32 and int8 (static, calibrated) — each in the environment that has its
+backend (``benchmarks/st_peer.py``; ``make peers`` installs them), plain transformers (fp32, file order),
+and simpair's ``CrossEncoder`` on torch (fp32, bf16 autocast, dynamic int8) and ONNX Runtime (fp32, int8;
+exported first when missing). Each row: pairs/s (best of ``--repeats`` timed passes after a warm-up),
+accuracy at the model's stored threshold and ROC-AUC on the same pairs; ``--full-dev`` adds every simpair
+path's accuracy and AUC on all of LCQMC dev. ``summary`` is simpair's fastest row against the fastest
+sentence-transformers row (issue 16: >= 1.5x at accuracy within 0.3 points and AUC within 0.003).
 
-    python benchmarks/match_speed.py --model runs/lcqmc-e5-small-stage3 [--pairs 2000] [--full-dev] [--save FILE]
+    python benchmarks/match_speed.py [--model matcher] [--pairs 2000] [--quick] [--full-dev] [--save FILE]
 
-Needs ../shared (LCQMC dev; research data, never copied into the project) and a full (not adapter) model
-directory, which sentence-transformers can load.
+An adapter or bundled model is merged into a full directory first (cached in $SIMPAIR_HOME/bench), so
+every peer loads the same weights. Needs ../shared (LCQMC dev; research data, never copied into the project).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -29,51 +32,47 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 
 
-def main() -> int:
+def full_model(name: str) -> str:
+    """A plain transformers directory for ``name``: an adapter (the bundled models are low-rank deltas)
+    is merged once into $SIMPAIR_HOME/bench/NAME-STAMP (a new adapter, a new directory), and exported to ONNX
+    there when it has no export."""
+    import hashlib
+
+    from simpair.backend.onnx import find_onnx, weights_stamp
+    from simpair.backend.onnx_export import export_onnx
+    from simpair.export import merge_adapter
+    from simpair.models import resolve
+    from simpair.utils import simpair_home
+
+    path = Path(resolve(name))
+    if (path / "adapter_config.json").is_file():
+        stamp = hashlib.sha256(weights_stamp(path).encode()).hexdigest()[:10]
+        merged = simpair_home() / "bench" / f"{path.name}-{stamp}"
+        if not (merged / "config.json").is_file():
+            merge_adapter(str(path), merged)
+        path = merged
+    if find_onnx(path, "int8") is None and os.access(path, os.W_OK):
+        export_onnx(str(path), int8=True)
+    return str(path)
+
+
+def st_rows(model: str, pairs: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The sentence-transformers peers: {row name: {"seconds", "scores"} or {"skipped"}}."""
+    from _peers import PEER_CONFIGS, run_peer
+
+    return {f"sentence-transformers {c}": run_peer("cross", c, model, {"pairs": pairs}, args.batch_size,
+                                                   args.max_length, args.repeats) for c in PEER_CONFIGS}
+
+
+def plain_row(model: str, pairs: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, Any]:
+    """Plain transformers, fp32, batches in file order padded to the longest: what a hand-written loop does."""
     import numpy as np
     import torch
-    from _common import compare_to_peer, emit, timed
-
-    from simpair import CrossEncoder, read_pairs
-    from simpair.backend.onnx import find_onnx
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="A full cross-encoder directory (not an adapter).")
-    parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for every peer (default: all).")
-    parser.add_argument("--full-dev", action="store_true", help="Also accuracy/AUC of each simpair path on all of dev.")
-    parser.add_argument("--save", default=None)
-    args = parser.parse_args()
-    if not DEV.is_file():
-        print(f"skip: {DEV} not found", file=sys.stderr)
-        return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = read_pairs(DEV, warn=False)
-    pairs = [(p.text_a, p.text_b) for p in data.pairs[: args.pairs]]
-    labels = np.array([int(p.label) for p in data.pairs[: args.pairs]])
-    threshold = CrossEncoder(args.model, backend="onnx" if find_onnx(args.model) else "torch").threshold
-
-    def accuracy(probs: object) -> float:
-        return float(((np.asarray(probs, dtype=float) >= threshold).astype(int) == labels).mean())
-
-    results: dict[str, dict[str, float]] = {}
-
-    from sentence_transformers import CrossEncoder as STCrossEncoder
-
-    st = STCrossEncoder(args.model, max_length=args.max_length, device="cpu")
-    probs, sec = timed(lambda: st.predict(pairs, batch_size=args.batch_size, show_progress_bar=False,
-                                          apply_softmax=True)[:, 1], args.repeats)
-    results["sentence-transformers CrossEncoder.predict (fp32)"] = {"pairs_per_second": len(pairs) / sec,
-                                                                    "accuracy": accuracy(probs)}
-
+    from _common import timed
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(args.model)
-    net = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
+    tok = AutoTokenizer.from_pretrained(model)
+    net = AutoModelForSequenceClassification.from_pretrained(model).eval()
 
     def plain() -> np.ndarray:
         out = []
@@ -85,36 +84,96 @@ def main() -> int:
                 out.append(torch.softmax(net(**enc).logits, -1)[:, 1].numpy())
         return np.concatenate(out)
 
-    probs, sec = timed(plain, args.repeats)
-    results["plain transformers (fp32, file order)"] = {"pairs_per_second": len(pairs) / sec, "accuracy": accuracy(probs)}
+    scores, seconds = timed(plain, args.repeats)
+    return {"seconds": seconds, "scores": scores}
 
+
+def simpair_rows(model: str, pairs: list[tuple[str, str]], args: argparse.Namespace,
+                 full: tuple[list[tuple[str, str]], Any] | None) -> dict[str, dict[str, Any]]:
+    """simpair's CrossEncoder on every backend and precision this model has."""
+    from _common import timed
     from sklearn.metrics import roc_auc_score
 
-    full = [(p.text_a, p.text_b) for p in data.pairs]
-    full_labels = np.array([int(p.label) for p in data.pairs])
-    paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
-    paths += [("onnx", p) for p in ("fp32", "int8") if find_onnx(args.model, p) is not None]
-    for backend, precision in paths:
-        ce = CrossEncoder(args.model, max_length=args.max_length, backend=backend, precision=precision,
-                          threads=args.threads)
-        probs, sec = timed(lambda ce=ce: ce.predict(pairs, batch_size=args.batch_size), args.repeats)
-        row = {"pairs_per_second": len(pairs) / sec, "accuracy": accuracy(probs)}
-        if args.full_dev:
-            p = ce.predict(full, batch_size=args.batch_size)
-            row["full_dev_accuracy"] = round(float(((p >= threshold).astype(int) == full_labels).mean()), 4)
-            row["full_dev_auc"] = round(float(roc_auc_score(full_labels, p)), 4)
-        results[f"simpair {backend} {precision} (length-sorted)"] = row
+    from simpair import CrossEncoder
+    from simpair.backend.onnx import find_onnx
 
-    compare_to_peer(results, "sentence-transformers CrossEncoder.predict (fp32)", "pairs_per_second")
+    paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
+    paths += [("onnx", p) for p in ("fp32", "int8") if find_onnx(model, p) is not None]
+    rows = {}
+    for backend, precision in paths:
+        ce = CrossEncoder(model, max_length=args.max_length, backend=backend, precision=precision,
+                          threads=args.threads)
+        scores, seconds = timed(lambda ce=ce: ce.predict(pairs, batch_size=args.batch_size), args.repeats)
+        row = {"seconds": seconds, "scores": scores}
+        if full is not None:
+            p = ce.predict(full[0], batch_size=args.batch_size)
+            row["full_dev_accuracy"] = round(float(((p >= ce.threshold).astype(int) == full[1]).mean()), 4)
+            row["full_dev_auc"] = round(float(roc_auc_score(full[1], p)), 4)
+        rows[f"simpair {backend} {precision} (length-sorted)"] = row
+    return rows
+
+
+def main() -> int:
+    import numpy as np
+    import torch
+    from _common import compare_to_peer, emit
+    from _peers import best_ratio
+    from _roofline import roofline, rows_of
+    from sklearn.metrics import roc_auc_score
+
+    from simpair import CrossEncoder, read_pairs
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="matcher", help="A model directory or name (adapters are merged first).")
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="1,000 pairs, one timed pass, no --full-dev.")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for simpair (default: all).")
+    parser.add_argument("--no-peers", action="store_true", help="Only simpair and plain transformers.")
+    parser.add_argument("--full-dev", action="store_true", help="Also accuracy/AUC of each simpair path on all of dev.")
+    parser.add_argument("--save", default=None)
+    args = parser.parse_args()
+    if args.quick:
+        args.pairs, args.repeats, args.full_dev = min(args.pairs, 1000), 1, False
+    if not DEV.is_file():
+        print(f"skip: {DEV} not found", file=sys.stderr)
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = read_pairs(DEV, warn=False)
+    pairs = [(p.text_a, p.text_b) for p in data.pairs[: args.pairs]]
+    labels = np.array([int(p.label) for p in data.pairs[: args.pairs]])
+    model = full_model(args.model)
+    threshold = CrossEncoder(model, backend="torch").threshold
+    full = ([(p.text_a, p.text_b) for p in data.pairs], np.array([int(p.label) for p in data.pairs]))
+
+    rows = {} if args.no_peers else st_rows(model, pairs, args)
+    rows["plain transformers (fp32, file order)"] = plain_row(model, pairs, args)
+    rows.update(simpair_rows(model, pairs, args, full if args.full_dev else None))
+    results, skipped = {}, {}
+    for name, row in rows.items():
+        if "skipped" in row:
+            skipped[name] = row["skipped"]
+            continue
+        scores = np.asarray(row.pop("scores"), dtype=float)
+        results[name] = {"pairs_per_second": len(pairs) / row.pop("seconds"),
+                         "accuracy": round(float(((scores >= threshold).astype(int) == labels).mean()), 4),
+                         "roc_auc": round(float(roc_auc_score(labels, scores)), 4), **row}
+    peer = "sentence-transformers torch-fp32" if not args.no_peers else "plain transformers (fp32, file order)"
+    compare_to_peer(results, peer, "pairs_per_second")
+    summary = None if args.no_peers else best_ratio(results, "pairs_per_second")
     emit({
         "what": f"cross-encoder inference on the first {len(pairs)} LCQMC dev pairs, max length {args.max_length}, "
                 f"batch {args.batch_size}, best of {args.repeats} passes after a warm-up",
-        "model": args.model,
-        "threshold": threshold,
+        "model": args.model, "model_dir": model, "threshold": threshold,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, no GPU",
         "full_dev_pairs": len(data.pairs) if args.full_dev else None,
-        "target": "simpair >= 4x sentence-transformers (issue 6)",
-        "results": results,
+        "summary": summary,
+        "roofline": roofline(model, pairs, args.max_length,
+                             {k: results[k]["pairs_per_second"] for k in rows_of(summary, results)}),
+        "skipped": skipped, "results": results,
     }, args.save)
     return 0
 

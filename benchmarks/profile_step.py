@@ -25,17 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 SHARED = ROOT.parent / "shared" / "data" / "lcqmc"
 RESULTS = ROOT / "benchmarks" / "results"
-PEAK = {"fp32": 190.0, "bf16": 380.0, "int8": 760.0}
+
+from _roofline import PEAK, flops_per_token  # this machine's peaks and the FLOP count, in one place
 
 
 def forward_flops(config, mask) -> float:  # noqa: ANN001
     """FLOPs of one encoder forward over a padded batch (every position computes)."""
     batch, seq = mask.shape
-    h, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    tokens = batch * seq
-    linear = 2 * tokens * (4 * h * h + 2 * h * inter) * layers
-    attention = 2 * 2 * batch * seq * seq * h * layers  # Q K^T and P V
-    return float(linear + attention)
+    return float(batch * seq * flops_per_token(config, seq))
 
 
 def profile(fn, name: str, steps: int = 3) -> tuple[float, str]:  # noqa: ANN001

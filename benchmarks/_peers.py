@@ -1,0 +1,76 @@
+"""sentence-transformers at its best, for match_speed.py and encode_speed.py: each configuration of
+``st_peer.py`` run in the Python that has its backend, on a scratch copy of the model, in this same run."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# which interpreter runs which configuration; the peer venvs come from `make peers`
+PYTHONS = {"torch": Path(sys.executable), "onnx": ROOT / ".venv-peer-onnx" / "bin" / "python",
+           "openvino": ROOT / ".venv-peer-openvino" / "bin" / "python"}
+PEER_CONFIGS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-O3", "onnx-int8", "openvino-fp32", "openvino-int8")
+
+
+def run_peer(kind: str, config: str, model_dir: str | Path, payload: dict[str, Any], batch_size: int,
+             max_length: int, repeats: int, timeout: int = 1800) -> dict[str, Any]:
+    """``{"seconds", "scores", "versions"}`` of one peer configuration, or ``{"skipped": why}``."""
+    python = PYTHONS[config.split("-")[0]]
+    if not python.is_file():
+        return {"skipped": f"{python.parent.parent.name} not installed (make peers)"}
+    with tempfile.TemporaryDirectory(prefix="st-peer-") as tmp:
+        model = Path(tmp) / "model"
+        # a scratch copy without simpair's own exports: the peer writes its onnx/ and openvino/ there
+        shutil.copytree(model_dir, model, ignore=shutil.ignore_patterns("onnx", "openvino", "simpair-onnx.json"))
+        if config.startswith("onnx"):
+            _for_sentence_transformers_5(model)
+        data, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        data.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        cmd = [str(python), str(ROOT / "benchmarks" / "st_peer.py"), "--kind", kind, "--config", config,
+               "--model", str(model), "--data", str(data), "--out", str(out), "--batch-size", str(batch_size),
+               "--max-length", str(max_length), "--repeats", str(repeats)]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+            print(f"peer {config} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+            return {"skipped": f"failed: {tail[0][:300]}"}
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+# where sentence-transformers 5 keeps a module that 6 moved (modules.json names it by its import path)
+_ST5_MODULES = {"sentence_transformers.base.modules.normalize.Normalize":
+                "sentence_transformers.sentence_transformer.modules.normalize.Normalize"}
+
+
+def _for_sentence_transformers_5(model: Path) -> None:
+    """The ONNX peer runs sentence-transformers 5 on transformers 4 (see the Makefile's peers): the files that
+    transformers 5 / ST 6 wrote name a tokenizer class (``TokenizersBackend``) and a module path it lacks.
+    ``PreTrainedTokenizerFast`` reads the same tokenizer.json, and Normalize is the same module, so the
+    model computes alike."""
+    cfg, modules = model / "tokenizer_config.json", model / "modules.json"
+    if cfg.is_file():
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+        if meta.get("tokenizer_class") == "TokenizersBackend":
+            meta["tokenizer_class"] = "PreTrainedTokenizerFast"
+            cfg.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    if modules.is_file():
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+        for entry in entries:
+            entry["type"] = _ST5_MODULES.get(entry["type"], entry["type"])
+        modules.write_text(json.dumps(entries, indent=2), encoding="utf-8")
+
+
+def best_ratio(results: dict[str, dict[str, Any]], rate: str) -> dict[str, Any]:
+    """simpair's fastest row against the fastest sentence-transformers row: the issue-16 figure."""
+    def fastest(prefix: str) -> tuple[str, float]:
+        rows = [(k, v[rate]) for k, v in results.items() if k.startswith(prefix) and rate in v]
+        return max(rows, key=lambda kv: kv[1])
+
+    ours, peer = fastest("simpair"), fastest("sentence-transformers")
+    return {"best_simpair": ours[0], "best_sentence_transformers": peer[0],
+            "ratio": round(ours[1] / peer[1], 2), "target": 1.5}

@@ -1,0 +1,46 @@
+"""The benchmark helpers that turn timings into the README's claims: peer ratios and the roofline."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import _peers
+import _roofline
+
+
+def test_flops_per_token_counts_dense_layers_and_attention() -> None:
+    config = SimpleNamespace(hidden_size=4, intermediate_size=8, num_hidden_layers=2)
+    # per layer: Q, K, V, O (4 * 4*4) + FFN in and out (2 * 4*8) = 128 MACs; attention at length 3: 2*3*4 = 24
+    assert _roofline.flops_per_token(config, 3) == 2 * 2 * (128 + 24)
+
+
+def test_roofline_reports_mean_length_and_share_of_peak(tiny_bert: Path) -> None:
+    out = _roofline.roofline(str(tiny_bert), [("a b", "c"), ("d", "e f g")], 16, {"fast": 1e6})
+    assert out["peak_gflop_per_second"] == _roofline.PEAK
+    achieved = out["achieved"]["fast"]
+    assert achieved["gflop_per_second"] == pytest.approx(out["gflop_per_input"] * 1e6, rel=1e-2)
+    assert achieved["share_of_peak"]["int8"] == pytest.approx(achieved["gflop_per_second"] / _roofline.PEAK["int8"],
+                                                           abs=1e-3)
+    assert out["mean_tokens"] > 2
+
+
+def test_best_ratio_compares_the_fastest_rows() -> None:
+    results = {"sentence-transformers torch-fp32": {"rate": 100.0}, "sentence-transformers onnx-int8": {"rate": 300.0},
+               "simpair torch bf16": {"rate": 450.0}, "simpair torch int8": {"rate": 600.0},
+               "plain transformers": {"rate": 900.0}}
+    out = _peers.best_ratio(results, "rate")
+    assert out["best_simpair"] == "simpair torch int8"
+    assert out["best_sentence_transformers"] == "sentence-transformers onnx-int8"
+    assert out["ratio"] == 2.0
+
+
+def test_a_peer_without_its_environment_is_skipped_with_the_reason(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(_peers.PYTHONS, "onnx", tmp_path / "missing" / "bin" / "python")
+    out = _peers.run_peer("cross", "onnx-int8", tmp_path, {"pairs": []}, 32, 64, 1)
+    assert "make peers" in out["skipped"]
