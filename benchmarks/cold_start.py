@@ -50,7 +50,8 @@ def main() -> int:
     parser.add_argument("--st-model", default="runs/lcqmc-e5-small-stage3")
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
-    simpair = [sys.executable, "-m", "simpair", "match", *PAIR, "--json"]
+    # the bundled matcher by name: with no --model, a model trained on this machine would be the default
+    simpair = [sys.executable, "-m", "simpair", "match", "--model", "matcher", *PAIR, "--json"]
     subprocess.run(simpair, check=True, capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))  # warm cache
     results = {
         "simpair match (bundled matcher, default: ONNX fp32)": measure(simpair, args.runs),
