@@ -34,3 +34,18 @@ def emit(result: dict[str, Any], save: str | None) -> None:
     if save:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         Path(save).write_text(text + "\n", encoding="utf-8")
+
+
+def simpair_paths(model_dir: str) -> list[tuple[str, str]]:
+    """Every (backend, precision) simpair can run ``model_dir`` on: torch fp32/bf16/int8, and ONNX fp32/int8 —
+    exported first (``simpair export --onnx --int8``) when there is no current export and the directory is
+    writable, so no benchmark silently drops the ONNX rows."""
+    import os
+
+    from simpair.backend.onnx import find_onnx
+    from simpair.backend.onnx_export import export_onnx
+
+    if find_onnx(model_dir, "int8") is None and os.access(model_dir, os.W_OK):
+        export_onnx(str(model_dir), int8=True)
+    paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
+    return paths + [("onnx", p) for p in ("fp32", "int8") if find_onnx(model_dir, p) is not None]

@@ -30,18 +30,12 @@ DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 
 def simpair_rows(model: str, texts: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """simpair's BiEncoder on every backend and precision: {row: {"seconds", "scores"}} (unprefixed input)."""
-    from _common import timed
+    from _common import simpair_paths, timed
 
     from simpair import BiEncoder
-    from simpair.backend.onnx import find_onnx
-    from simpair.backend.onnx_export import export_onnx
 
-    if find_onnx(model, "int8") is None and os.access(model, os.W_OK):
-        export_onnx(model, int8=True)
-    paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
-    paths += [("onnx", p) for p in ("fp32", "int8") if find_onnx(model, p) is not None]
     rows = {}
-    for backend, precision in paths:
+    for backend, precision in simpair_paths(model):
         enc = BiEncoder(model, backend=backend, precision=precision)
         emb, seconds = timed(lambda enc=enc: enc.encode(texts, batch_size=args.batch_size), args.repeats)
         rows[f"simpair {backend} {precision}"] = {"seconds": seconds, "scores": emb}

@@ -34,12 +34,10 @@ DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 
 def full_model(name: str) -> str:
     """A plain transformers directory for ``name``: an adapter (the bundled models are low-rank deltas)
-    is merged once into $SIMPAIR_HOME/bench/NAME-STAMP (a new adapter, a new directory), and exported to ONNX
-    there when it has no export."""
+    is merged once into $SIMPAIR_HOME/bench/NAME-STAMP (a new adapter, a new directory)."""
     import hashlib
 
-    from simpair.backend.onnx import find_onnx, weights_stamp
-    from simpair.backend.onnx_export import export_onnx
+    from simpair.backend.onnx import weights_stamp
     from simpair.export import merge_adapter
     from simpair.models import resolve
     from simpair.utils import simpair_home
@@ -51,8 +49,6 @@ def full_model(name: str) -> str:
         if not (merged / "config.json").is_file():
             merge_adapter(str(path), merged)
         path = merged
-    if find_onnx(path, "int8") is None and os.access(path, os.W_OK):
-        export_onnx(str(path), int8=True)
     return str(path)
 
 
@@ -91,16 +87,13 @@ def plain_row(model: str, pairs: list[tuple[str, str]], args: argparse.Namespace
 def simpair_rows(model: str, pairs: list[tuple[str, str]], args: argparse.Namespace,
                  full: tuple[list[tuple[str, str]], Any] | None) -> dict[str, dict[str, Any]]:
     """simpair's CrossEncoder on every backend and precision this model has."""
-    from _common import timed
+    from _common import simpair_paths, timed
     from sklearn.metrics import roc_auc_score
 
     from simpair import CrossEncoder
-    from simpair.backend.onnx import find_onnx
 
-    paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
-    paths += [("onnx", p) for p in ("fp32", "int8") if find_onnx(model, p) is not None]
     rows = {}
-    for backend, precision in paths:
+    for backend, precision in simpair_paths(model):
         ce = CrossEncoder(model, max_length=args.max_length, backend=backend, precision=precision,
                           threads=args.threads)
         scores, seconds = timed(lambda ce=ce: ce.predict(pairs, batch_size=args.batch_size), args.repeats)

@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CONFIGS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-O3", "onnx-int8", "openvino-fp32", "openvino-int8")
+from _peers import PEER_CONFIGS as CONFIGS  # the one list (_peers imports the standard library only)
 
 
 def load(kind: str, config: str, model: str, max_length: int, calibration: list[str]):
