@@ -37,15 +37,27 @@ def emit(result: dict[str, Any], save: str | None) -> None:
 
 
 def simpair_paths(model_dir: str) -> list[tuple[str, str]]:
-    """Every (backend, precision) simpair can run ``model_dir`` on: torch fp32/bf16/int8, and ONNX fp32/int8 —
-    exported first (``simpair export --onnx --int8``) when there is no current export and the directory is
-    writable, so no benchmark silently drops the ONNX rows."""
+    """Every (backend, precision) simpair can run ``model_dir`` on: torch fp32/bf16/int8, ONNX fp32/int8 and
+    OpenVINO fp32/bf16/int8 — exported first (``simpair export --onnx --int8``, ``--openvino --int8`` with
+    simpair's own calibration sample) when there is no current export and the directory is writable, so no
+    benchmark silently drops a row. OpenVINO rows need the ``openvino`` package (bf16: a bf16 CPU)."""
     import os
 
     from simpair.backend.onnx import find_onnx
     from simpair.backend.onnx_export import export_onnx
+    from simpair.backend.openvino import find_openvino, openvino_available
+    from simpair.backend.runtime import bf16_supported
 
-    if find_onnx(model_dir, "int8") is None and os.access(model_dir, os.W_OK):
+    writable = os.access(model_dir, os.W_OK)
+    if find_onnx(model_dir, "int8") is None and writable:
         export_onnx(str(model_dir), int8=True)
     paths = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8")]
-    return paths + [("onnx", p) for p in ("fp32", "int8") if find_onnx(model_dir, p) is not None]
+    paths += [("onnx", p) for p in ("fp32", "int8") if find_onnx(model_dir, p) is not None]
+    if not openvino_available():
+        return paths
+    if find_openvino(model_dir, "int8") is None and writable:
+        from simpair.backend.openvino_export import export_openvino
+
+        export_openvino(str(model_dir), int8=True)
+    precisions = ("fp32", "bf16", "int8") if bf16_supported() else ("fp32", "int8")
+    return paths + [("openvino", p) for p in precisions if find_openvino(model_dir, p) is not None]

@@ -65,12 +65,31 @@ def _for_sentence_transformers_5(model: Path) -> None:
         modules.write_text(json.dumps(entries, indent=2), encoding="utf-8")
 
 
-def best_ratio(results: dict[str, dict[str, Any]], rate: str) -> dict[str, Any]:
-    """simpair's fastest row against the fastest sentence-transformers row: the issue-16 figure."""
-    def fastest(prefix: str) -> tuple[str, float]:
-        rows = [(k, v[rate]) for k, v in results.items() if k.startswith(prefix) and rate in v]
-        return max(rows, key=lambda kv: kv[1])
+REFERENCE_ROW = "sentence-transformers torch-fp32"
+
+
+def best_ratio(results: dict[str, dict[str, Any]], rate: str,
+               tolerances: dict[str, float] | None = None) -> dict[str, Any]:
+    """simpair's fastest row against the fastest sentence-transformers row: the issue-16 figure. With
+    ``tolerances`` ({metric: largest |row - reference|}), also ``equal_quality``: the same among the rows whose
+    metrics stay that close to ST's torch fp32 row (issue 16: accuracy within 0.3 points, AUC within 0.003)."""
+    def fastest(prefix: str, keep: Any = lambda v: True) -> tuple[str, float] | None:
+        rows = [(k, v[rate]) for k, v in results.items() if k.startswith(prefix) and rate in v and keep(v)]
+        return max(rows, key=lambda kv: kv[1]) if rows else None
 
     ours, peer = fastest("simpair"), fastest("sentence-transformers")
-    return {"best_simpair": ours[0], "best_sentence_transformers": peer[0],
-            "ratio": round(ours[1] / peer[1], 2), "target": 1.5}
+    if ours is None or peer is None:
+        return {"best_simpair": ours and ours[0], "best_sentence_transformers": peer and peer[0], "ratio": None,
+                "target": 1.5}
+    out: dict[str, Any] = {"best_simpair": ours[0], "best_sentence_transformers": peer[0],
+                           "ratio": round(ours[1] / peer[1], 2), "target": 1.5}
+    ref = results.get(REFERENCE_ROW, {})
+    if tolerances and all(k in ref for k in tolerances):
+        def close(v: dict[str, Any]) -> bool:
+            return all(k in v and abs(v[k] - ref[k]) <= tol + 1e-9 for k, tol in tolerances.items())
+
+        ours, peer = fastest("simpair", close), fastest("sentence-transformers", close)
+        out["equal_quality"] = {"reference": REFERENCE_ROW, "tolerances": tolerances,
+                                "best_simpair": ours and ours[0], "best_sentence_transformers": peer and peer[0],
+                                "ratio": round(ours[1] / peer[1], 2) if ours and peer else None}
+    return out

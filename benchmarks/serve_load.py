@@ -98,6 +98,7 @@ def _serve(args: argparse.Namespace, index: str, batching: bool) -> tuple[subpro
            "--port", str(port), "--max-batch", str(args.max_batch), "--batch-window-ms", str(args.window_ms)]
     if not batching:
         cmd.append("--no-batching")
+    cmd += ["--backend", args.backend]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     import httpx
@@ -125,6 +126,8 @@ def main() -> int:
     parser.add_argument("--seconds-off", type=float, default=30.0, help="Per endpoint with batching off.")
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--window-ms", type=float, default=5.0)
+    parser.add_argument("--backend", default="auto", help="The server's --backend (auto: an OpenVINO or ONNX export "
+                        "of the model when there is one, as `simpair serve` picks).")
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
     pairs = _pairs()
@@ -149,7 +152,7 @@ def main() -> int:
     import torch
 
     emit({"benchmark": "serve_load", "model": args.model, "index": index, "clients": args.clients,
-          "window_ms": args.window_ms, "max_batch": args.max_batch, "rows": rows,
+          "window_ms": args.window_ms, "max_batch": args.max_batch, "backend": args.backend, "rows": rows,
           "batching_speedup": {e: round(rps[(True, e)] / max(rps[(False, e)], 1e-9), 2) for e in ("/match", "/search")},
           "errors_total": sum(r["errors"] for r in rows), "threads": torch.get_num_threads(),
           "cpu_count": os.cpu_count()}, args.save)

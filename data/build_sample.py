@@ -3,6 +3,8 @@
 Positives: every pair of paraphrases inside a group. Negatives: members of neighbouring groups in
 the same topic cluster (hard: shared words, different intent) and of a random other cluster (easy).
 Groups are split train/dev so that dev questions are never seen in training. Deterministic.
+Also writes simpair/backend/calibration.tsv, the first CALIBRATION training pairs: the sample pairs
+that set the activation ranges of an int8 OpenVINO export when the user gives none (package data).
 Run: python data/build_sample.py
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SEED = 13
 DEV_EVERY = 5  # every 5th cluster goes to dev
+CALIBRATION = 256
 
 
 def read_clusters(path: Path) -> list[list[list[str]]]:
@@ -61,6 +64,8 @@ def main() -> None:
     for split, rows in (("train", train), ("dev", dev)):
         lines = ["text_a\ttext_b\tlabel"] + [f"{a}\t{b}\t{y}" for a, b, y in rows]
         (HERE / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    calibration = HERE.parent / "simpair" / "backend" / "calibration.tsv"
+    calibration.write_text("".join(f"{a}\t{b}\t{y}\n" for a, b, y in train[:CALIBRATION]), encoding="utf-8")
     extra = [q for q in (HERE / "source" / "corpus-extra.txt").read_text(encoding="utf-8").splitlines()
              if q.strip() and not q.startswith("#")]
     corpus = list(dict.fromkeys(questions + extra))

@@ -14,10 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from .backend.onnx import OnnxModel
+from .backend.openvino import OpenVinoModel
+from .backend.runtime import (
+    bf16_autocast,
+    exported_model,
+    length_sorted_batches,
+    plan,
+    quantize_int8,
+    set_threads,
+)
 from .models import read_meta, resolve
 from .models.load import sentence_transformer
-from .backend.onnx import OnnxModel
-from .backend.runtime import bf16_autocast, length_sorted_batches, plan, quantize_int8, set_threads
 from .utils import atomic_write_text, simpair_home
 
 
@@ -72,21 +80,22 @@ class BiEncoder:
                  max_length: int | None = None, backend: str = "auto", precision: str = "auto",
                  threads: int | None = None, bulk: bool = True) -> None:
         """``backend``/``precision``/``bulk`` as for :class:`~simpair.cross_encoder.CrossEncoder`: ``auto``
-        runs an ONNX export (``simpair export MODEL --onnx``) when there is one (for bulk work only where the
-        CPU lacks bf16), else torch in bf16 where it pays."""
+        runs an OpenVINO or ONNX export (``simpair export MODEL --openvino`` / ``--onnx``) when there is one
+        (:func:`~simpair.backend.runtime.choose_backend`), else torch in bf16 where it pays."""
         self.name = model
         self.path = resolve(model)
-        self.backend, onnx_file, self.precision = plan(backend, self.path, precision, bf16, bulk)
+        self.backend, file, self.precision = plan(backend, self.path, precision, bf16, bulk)
         self.prefix = default_prefix(model, self.path) if prefix is None else prefix
         meta = read_meta(self.path)
         # the cosine cut chosen on dev when simpair trained it (None for a base model such as e5-small)
         self.threshold: float | None = meta.get("threshold")
         self.model: Any = None
-        self.onnx: OnnxModel | None = None
-        if self.backend == "onnx":
-            self.onnx = OnnxModel(onnx_file, max_length=max_length, threads=threads)
-            self.precision = self.onnx.precision
-            self.dim = int(self.onnx.run(["dimension"])[0].shape[-1])
+        # an ONNX or OpenVINO export's runner (backend onnx / openvino), else None (torch)
+        self.exported: OnnxModel | OpenVinoModel | None = None
+        if file is not None:
+            self.exported = exported_model(self.backend, file, max_length, threads, self.precision)
+            self.precision = self.exported.precision
+            self.dim = self.exported.output_width
         else:
             set_threads(threads)
             self.model = sentence_transformer(self.path)
@@ -118,8 +127,8 @@ class BiEncoder:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         items = [self.prefix + t for t in texts]
-        if self.onnx is not None:
-            return self._encode_onnx(items, batch_size, progress)
+        if self.exported is not None:
+            return self._encode_exported(items, batch_size, progress)
         import torch
 
         if processes > 1:
@@ -135,9 +144,10 @@ class BiEncoder:
                                     show_progress_bar=progress, convert_to_numpy=True)
         return np.ascontiguousarray(emb, dtype=np.float32)
 
-    def _encode_onnx(self, items: list[str], batch_size: int, progress: bool) -> np.ndarray:
-        """Length-sorted batches through ONNX Runtime, pooled as the model's modules say, L2-normalised."""
-        assert self.onnx is not None
+    def _encode_exported(self, items: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        """Length-sorted batches through the export (ONNX Runtime or OpenVINO), pooled as the model's modules
+        say, L2-normalised."""
+        assert self.exported is not None
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         batches = length_sorted_batches([len(t) for t in items], batch_size)
         if progress:
@@ -145,8 +155,8 @@ class BiEncoder:
 
             batches = tqdm(batches, desc="encoding", unit="batch")
         for idx in batches:
-            states, mask = self.onnx.run([items[i] for i in idx])
-            if self.onnx.meta.get("pooling") == "cls":
+            states, mask = self.exported.run([items[i] for i in idx])
+            if self.exported.meta.get("pooling") == "cls":
                 emb = states[:, 0]
             else:
                 m = mask[..., None].astype(np.float32)

@@ -240,11 +240,13 @@ def _runtime_options(fn: Any) -> Any:
     """--backend / --precision / --threads: how inference runs (see simpair.runtime)."""
     fn = click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all).")(fn)
     fn = click.option("--precision", type=click.Choice(PRECISIONS), default="auto",
-                      show_default=True, help="auto: an ONNX export's fp32, else bf16 where the CPU has it, "
-                      "else fp32; int8: dynamic quantisation (slightly different scores).")(fn)
+                      show_default=True, help="auto: an export's fp32 (OpenVINO: bf16 where the CPU has it), "
+                      "else bf16 where the CPU has it, else fp32; int8: quantised (slightly different "
+                      "scores).")(fn)
     return click.option("--backend", type=click.Choice(BACKENDS), default="auto",
-                        show_default=True, help="auto: the model's ONNX export (simpair export --onnx) when "
-                        "there is one (for files, indexes and servers only on CPUs without bf16), else torch.")(fn)
+                        show_default=True, help="auto: the model's OpenVINO export (simpair export --openvino) "
+                        "when there is one, else its ONNX export (--onnx; for files, indexes and servers only "
+                        "on CPUs without bf16), else torch.")(fn)
 
 
 @main.command(name="eval")
@@ -456,24 +458,38 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
 @click.option("--base", default="e5-small", show_default=True, help="The base of --delta-rank.")
 @click.option("--onnx", is_flag=True, help="Export to ONNX (onnx/ beside MODEL; bundled models: the cache), "
               "checked against torch; match/search/eval/serve then use it.")
-@click.option("--int8", is_flag=True, help="With --onnx: also a dynamically quantised int8 graph.")
+@click.option("--openvino", is_flag=True, help="Export for OpenVINO (openvino/ beside MODEL; bundled models: the "
+              "cache), checked against torch; the fastest CPU backend here, used by auto when present.")
+@click.option("--int8", is_flag=True, help="With --onnx: also a dynamically quantised int8 graph; with --openvino: "
+              "also a statically quantised int8 model (NNCF, calibrated on --calibration).")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="With --openvino --int8: pairs whose activations set the int8 ranges (first 300 used; "
+              "default: simpair's own hand-written sample). Your own domain's pairs fit best.")
 @click.option("--out", default=None, help="Directory to write (--merge, --delta-rank).")
 @click.option("--json", "as_json", is_flag=True)
-def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: bool, int8: bool, out: str | None,
-           as_json: bool) -> None:
-    """Write MODEL in another form: merged into a plain transformers model, a compact delta, or ONNX."""
-    from .backend.onnx_export import export_onnx
+def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: bool, openvino: bool, int8: bool,
+           calibration: str | None, out: str | None, as_json: bool) -> None:
+    """Write MODEL in another form: merged into a plain transformers model, a compact delta, ONNX or OpenVINO."""
     from .export import lowrank_delta, merge_adapter
     from .utils import human_size
 
-    if int8 and not onnx:
-        raise click.UsageError("--int8 goes with --onnx")
-    if (merge, delta_rank is not None, onnx).count(True) != 1:
-        raise click.UsageError("choose one of --merge, --delta-rank R and --onnx")
-    if onnx:
-        result = export_onnx(model, int8=int8)
+    if int8 and not (onnx or openvino):
+        raise click.UsageError("--int8 goes with --onnx or --openvino")
+    if calibration and not (openvino and int8):
+        raise click.UsageError("--calibration goes with --openvino --int8")
+    if (merge, delta_rank is not None, onnx, openvino).count(True) != 1:
+        raise click.UsageError("choose one of --merge, --delta-rank R, --onnx and --openvino")
+    if onnx or openvino:
+        if onnx:
+            from .backend.onnx_export import export_onnx
+
+            result = export_onnx(model, int8=int8)
+        else:
+            from .backend.openvino_export import export_openvino
+
+            result = export_openvino(model, int8=int8, calibration=calibration)
         _emit(result, as_json, lambda r: click.echo(f"wrote {', '.join(r['files'].values())} "
-                                                    f"({human_size(r['saved_bytes'])}); max |onnx - torch| "
+                                                    f"({human_size(r['saved_bytes'])}); max |export - torch| "
                                                     f"{r['max_abs_diff_vs_torch']}"))
         return
     if out is None:

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from .backend.onnx import OnnxModel, find_onnx, onnx_dir
+from .backend.openvino import OpenVinoModel
 from .backend.runtime import (
     bf16_autocast,
     bf16_supported,
+    exported_model,
     length_sorted_batches,
     onnx_wanted,
     plan,
@@ -87,10 +89,11 @@ class CrossEncoder:
     def __init__(self, model: str, max_length: int | None = None, bf16: str | bool | None = None,
                  threads: int | None = None, backend: str = "auto", precision: str = "auto",
                  bulk: bool = True, domain: str | None = None) -> None:
-        """``backend``: ``torch``, ``onnx`` (an export made by ``simpair export --onnx``) or ``auto`` (the
-        export when there is one for the precision — except, with ``bulk``, on CPUs with native bf16, where
-        torch bf16 is faster; pass ``bulk=False`` for a few pairs, where start-up time dominates);
-        ``precision``: ``fp32``, ``bf16`` (torch), ``int8`` or ``auto`` (bf16 where the CPU has it).
+        """``backend``: ``torch``, ``onnx`` / ``openvino`` (exports made by ``simpair export --onnx`` /
+        ``--openvino``) or ``auto`` (the rule of :func:`~simpair.backend.runtime.choose_backend`: an export
+        when there is one for the precision; pass ``bulk=False`` for a few pairs, where start-up time
+        dominates); ``precision``: ``fp32``, ``bf16`` (torch, OpenVINO), ``int8`` or ``auto`` (bf16 where the
+        CPU has it).
         ``bf16`` (``auto|yes|no``) is the older switch. ``domain``: decide with the threshold calibrated under
         that name (``simpair calibrate MODEL DEV --name NAME``) instead of the model's own."""
         self.name = model
@@ -105,15 +108,16 @@ class CrossEncoder:
                                f"{model}', and a pair model for match/eval/--rerank")
         if precision == "auto" and bf16 in (None, "auto") and backend == "auto" and onnx_wanted(backend, bulk=bulk):
             prepare_bundled(path)  # the export auto would run
-        self.backend, onnx_file, self.precision = plan(backend, path, precision, bf16, bulk)
+        self.backend, file, self.precision = plan(backend, path, precision, bf16, bulk)
         self.max_length = int(max_length or self.meta.get("max_length") or MAX_LENGTH_FALLBACK["cross-encoder"])
         self.model: Any = None
         self.tokenizer: Any = None
-        self.onnx: OnnxModel | None = None
-        if self.backend == "onnx":
-            self.onnx = OnnxModel(onnx_file, max_length=self.max_length, threads=threads)
-            self.precision = self.onnx.precision
-            self.num_labels = int(self.onnx.session.get_outputs()[0].shape[-1])
+        # an ONNX or OpenVINO export's runner (backend onnx / openvino), else None (torch)
+        self.exported: OnnxModel | OpenVinoModel | None = None
+        if file is not None:
+            self.exported = exported_model(self.backend, file, self.max_length, threads, self.precision)
+            self.precision = self.exported.precision
+            self.num_labels = self.exported.output_width
         else:
             set_threads(threads)
             self.model, self.tokenizer, self.meta, _ = load_classifier(model)
@@ -141,8 +145,8 @@ class CrossEncoder:
 
     def logits(self, texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
         """The model's raw output for one batch (no sorting): float32 ``[batch, num_labels]``."""
-        if self.onnx is not None:
-            return self.onnx.run(texts_a, texts_b)[0]
+        if self.exported is not None:
+            return self.exported.run(texts_a, texts_b)[0]
         import torch
 
         enc = self.tokenizer(list(texts_a), list(texts_b), truncation=True, max_length=self.max_length,

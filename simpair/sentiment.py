@@ -39,12 +39,12 @@ class Sentiment:
                  threads: int | None = None, backend: str = "auto", precision: str = "auto") -> None:
         """``precision``: ``fp32``, ``bf16``, ``int8`` (dynamic quantisation of the linear layers) or ``auto``
         (bf16 where the CPU has it); ``bf16`` (``auto|yes|no``) is the older switch. The pipeline runs on
-        torch: ``backend`` ``auto`` or ``torch``; ``onnx`` is refused with a clear error."""
+        torch: ``backend`` ``auto`` or ``torch``; ``onnx`` / ``openvino`` are refused with a clear error."""
         from transformers import pipeline
 
         if backend not in ("auto", "torch"):
             raise SimpairError(f"sentiment: backend {backend!r}; the sentiment pipeline runs on torch "
-                               "(--backend auto or torch; ONNX serves match, eval and search)")
+                               "(--backend auto or torch; ONNX and OpenVINO serve match, eval and search)")
         set_threads(threads)
         self.name = model or default_sentiment_model()
         self.model, self.tokenizer, self.meta, self.path = load_classifier(self.name)

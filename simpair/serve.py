@@ -153,7 +153,7 @@ class _Models:
 def _load_models(model: str | None, index: str | None, sentiment_model: str | None, load_sentiment: bool,
                  run: dict[str, Any], domain: str | None = None) -> _Models:
     """Every model the server needs, loaded once with the same backend/precision/threads settings (the
-    sentiment pipeline runs on torch: an explicit ``--backend onnx`` is refused for it at start)."""
+    sentiment pipeline runs on torch: an explicit ``--backend onnx`` / ``openvino`` is refused for it at start)."""
     from .cross_encoder import CrossEncoder, default_model
 
     name = model or default_model()

@@ -36,7 +36,20 @@ def test_best_ratio_compares_the_fastest_rows() -> None:
     out = _peers.best_ratio(results, "rate")
     assert out["best_simpair"] == "simpair torch int8"
     assert out["best_sentence_transformers"] == "sentence-transformers onnx-int8"
-    assert out["ratio"] == 2.0
+    assert out["ratio"] == 2.0 and "equal_quality" not in out
+
+
+def test_best_ratio_at_equal_quality_leaves_out_rows_that_lose_accuracy() -> None:
+    results = {"sentence-transformers torch-fp32": {"rate": 100.0, "accuracy": 0.890},
+               "sentence-transformers onnx-int8": {"rate": 300.0, "accuracy": 0.879},  # -1.1 points
+               "sentence-transformers openvino-fp32": {"rate": 250.0, "accuracy": 0.891},
+               "simpair openvino int8": {"rate": 500.0, "accuracy": 0.8925},
+               "simpair torch int8 (all layers)": {"rate": 900.0, "accuracy": 0.885}}
+    out = _peers.best_ratio(results, "rate", {"accuracy": 0.003})
+    assert out["ratio"] == 3.0  # the fastest rows, whatever they lose
+    eq = out["equal_quality"]
+    assert eq["best_sentence_transformers"] == "sentence-transformers openvino-fp32"
+    assert eq["best_simpair"] == "simpair openvino int8" and eq["ratio"] == 2.0
 
 
 def test_a_peer_without_its_environment_is_skipped_with_the_reason(tmp_path: Path,

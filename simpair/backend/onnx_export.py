@@ -93,54 +93,100 @@ def _graph(src: _Source, names: list[str]) -> Any:
     return Graph()
 
 
+@dataclass
+class Traced:
+    """A model ready to export: its source, input names, the sample batch and torch's output on it."""
+
+    model: str
+    path: Path
+    src: _Source
+    names: list[str]
+    output: str
+    enc: Any
+    expected: np.ndarray
+    sample_b: list[str] | None
+
+    def write_raw(self, file: Path, opset: int = 17) -> None:
+        """Trace the torch module to a plain ONNX graph (dynamic batch and sequence axes)."""
+        import torch
+
+        args = tuple(self.enc[n] for n in self.names)
+        axes = {**{n: {0: "batch", 1: "sequence"} for n in self.names}, self.output: {0: "batch"}}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_graph(self.src, self.names), args, str(file), dynamo=False, input_names=self.names,
+                              output_names=[self.output], opset_version=opset, dynamic_axes=axes)
+
+    def info(self) -> dict[str, Any]:
+        """The facts every export records: what the graph is, how to tokenise and read it, its source."""
+        tok = self.src.tokenizer
+        return {"kind": self.src.kind, "pairs": self.src.pairs, "inputs": self.names, "output": self.output,
+                "max_length": self.src.max_length, "pad_id": tok.pad_token_id, "pad_token": tok.pad_token,
+                "pooling": self.src.pooling, "normalize": self.src.normalize, "source": str(self.path),
+                "source_stamp": weights_stamp(self.path)}
+
+    def tolerance(self) -> float:
+        """How far an fp32 export may drift from torch on the sample batch."""
+        return 1e-3 * max(1.0, float(np.abs(self.expected).max()))
+
+    def diff(self, got: np.ndarray) -> float:
+        """Largest |export - torch| on the sample batch (token states: real tokens only)."""
+        if got.ndim == 3:  # token states: padding positions carry nothing
+            return float(np.abs(got - self.expected)[self.enc["attention_mask"].numpy().astype(bool)].max())
+        return float(np.abs(got - self.expected).max())
+
+    def check_tokens(self, ours: dict[str, np.ndarray], where: Path) -> None:
+        """The ``tokenizers``-only inputs the backends make must equal the transformers tokenizer's."""
+        for n in self.names:
+            if not np.array_equal(ours[n], self.enc[n].numpy()):
+                raise SimpairError(f"{where}: tokenizer.json alone tokenises differently from the model's "
+                                   f"tokenizer ({n}); not written")
+
+
+def trace(model: str) -> Traced:
+    """Load ``model`` for export and run torch on the sample batch: the reference every export is held to."""
+    import torch
+
+    path = Path(resolve(model))
+    src = _source(model, path)
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in src.tokenizer.model_input_names]
+    sample_b = SAMPLE_B if src.pairs else None
+    enc = src.tokenizer(SAMPLE_A, sample_b, truncation=True, max_length=src.max_length, padding=True,
+                        return_tensors="pt")
+    with torch.no_grad():
+        expected = _graph(src, names)(*(enc[n] for n in names)).float().numpy()
+    output = "logits" if src.kind == "classifier" else "last_hidden_state"
+    return Traced(model, path, src, names, output, enc, expected, sample_b)
+
+
 def export_onnx(model: str, int8: bool = False, opset: int = 17) -> dict[str, Any]:
     """Export ``model`` to ONNX beside it (``onnx/``; bundled models: the cache), checked against torch.
 
     A classifier (cross-encoder, sentiment) exports its logits; an encoder (bi-encoder, base model) its
     token states, pooled and normalised at run time as its sentence-transformers modules say.
     """
-    import torch
-
-    path = Path(resolve(model))
-    src = _source(model, path)
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in src.tokenizer.model_input_names]
-    output = "logits" if src.kind == "classifier" else "last_hidden_state"
-    sample_b = SAMPLE_B if src.pairs else None
-    enc = src.tokenizer(SAMPLE_A, sample_b, truncation=True, max_length=src.max_length, padding=True,
-                        return_tensors="pt")
-    args = tuple(enc[n] for n in names)
-    graph = _graph(src, names)
-    with torch.no_grad():
-        expected = graph(*args).float().numpy()
-    target = onnx_dir(path)
+    t = trace(model)
+    target = onnx_dir(t.path)
     with atomic_dir(target) as tmp:
         raw = tmp / "raw.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(graph, args, str(raw), dynamo=False, input_names=names, output_names=[output],
-                              opset_version=opset, dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
-                                                                 output: {0: "batch"}})
+        t.write_raw(raw, opset)
         fp32 = tmp / ONNX_FILES["fp32"]
-        fused = _optimize_onnx(raw, fp32, src.core.config)
+        fused = _optimize_onnx(raw, fp32, t.src.core.config)
         raw.unlink()
         _external_weights(fp32)
-        src.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
-        info = {"kind": src.kind, "pairs": src.pairs, "inputs": names, "output": output,
-                "max_length": src.max_length, "pad_id": src.tokenizer.pad_token_id,
-                "pad_token": src.tokenizer.pad_token, "pooling": src.pooling, "normalize": src.normalize,
-                "source": str(path), "source_stamp": weights_stamp(path), "opset": opset, "fused": fused}
+        t.src.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+        info = {**t.info(), "opset": opset, "fused": fused}
         (tmp / ONNX_META).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        diffs = {"fp32": _check_onnx(fp32, enc, names, expected, SAMPLE_A, sample_b)}
-        if diffs["fp32"] > 1e-3 * max(1.0, float(np.abs(expected).max())):
+        diffs = {"fp32": _check_onnx(fp32, t)}
+        if diffs["fp32"] > t.tolerance():
             raise SimpairError(f"{model}: the ONNX graph differs from torch by {diffs['fp32']:.2g}; not written")
         if int8:
             info["int8_kept_fp32"] = _quantize(fp32, tmp / ONNX_FILES["int8"])
-            diffs["int8"] = _check_onnx(tmp / ONNX_FILES["int8"], enc, names, expected, SAMPLE_A, sample_b,
-                                        tokens=False)
+            diffs["int8"] = _check_onnx(tmp / ONNX_FILES["int8"], t, tokens=False)
         info["max_abs_diff_vs_torch"] = {k: float(f"{v:.3g}") for k, v in diffs.items()}
         (tmp / ONNX_META).write_text(json.dumps(info, indent=2), encoding="utf-8")
     files = {p: str(target / f) for p, f in ONNX_FILES.items() if (target / f).is_file()}
-    return {"model": model, "kind": src.kind, "out": str(target), "files": files, "fused": fused,
+    return {"model": model, "kind": t.src.kind, "out": str(target), "files": files, "fused": fused,
             "max_abs_diff_vs_torch": info["max_abs_diff_vs_torch"], "saved_bytes": dir_size(target)}
 
 
@@ -188,19 +234,10 @@ def _external_weights(file: Path) -> None:
                     location=data.name, size_threshold=1024)
 
 
-def _check_onnx(file: Path, enc: Any, names: list[str], expected: Any, texts_a: list[str],
-                texts_b: list[str] | None, tokens: bool = True) -> float:
+def _check_onnx(file: Path, t: Traced, tokens: bool = True) -> float:
     """Largest |ONNX - torch| on the sample batch; with ``tokens``, also that the ``tokenizers``-only
     tokenisation the ONNX backend uses gives the transformers tokenizer's inputs exactly."""
     runner = OnnxModel(file, max_length=None)
     if tokens:
-        ours = runner.encode(texts_a, texts_b)
-        for n in names:
-            if not np.array_equal(ours[n], enc[n].numpy()):
-                raise SimpairError(f"{file.parent}: tokenizer.json alone tokenises differently from the model's "
-                                   f"tokenizer ({n}); not written")
-    got = runner.session.run(None, {n: enc[n].numpy() for n in names})[0]
-    mask = enc["attention_mask"].numpy().astype(bool)
-    if got.ndim == 3:  # token states: padding positions carry nothing
-        return float(np.abs(got - expected)[mask].max())
-    return float(np.abs(got - expected).max())
+        t.check_tokens(runner.encode(SAMPLE_A, t.sample_b), file.parent)
+    return t.diff(runner.session.run(None, {n: t.enc[n].numpy() for n in t.names})[0])

@@ -1,4 +1,4 @@
-"""How inference runs fast on a CPU: precision, threads, and the ONNX Runtime backend.
+"""How inference runs fast on a CPU: precision, threads, and which backend (torch, ONNX Runtime, OpenVINO).
 
 Precisions (torch backend): ``fp32``; ``bf16`` autocast (CPUs with AVX-512 BF16 or AMX: same accuracy,
 ~3x faster here); ``int8``, dynamic quantisation of the ``nn.Linear`` layers (per-channel int8 weights, activations
@@ -10,7 +10,9 @@ ONNX (``simpair export MODEL --onnx [--int8]``) writes ``onnx/`` beside the mode
 model, in the cache): ``model.onnx`` (fp32, fused by ONNX Runtime's transformer optimiser),
 ``model_int8.onnx``, the ``tokenizer.json`` and ``simpair-onnx.json``. :class:`OnnxModel` runs it with
 ONNX Runtime and the ``tokenizers`` library alone — no torch, no transformers — which is what makes a
-cold ``simpair match`` answer in about a second (:mod:`simpair.backend.onnx`).
+cold ``simpair match`` answer in about a second (:mod:`simpair.backend.onnx`). OpenVINO (``simpair export
+MODEL --openvino [--int8]``, :mod:`simpair.backend.openvino`) is the fastest path at every precision here;
+its int8 is static (NNCF, SmoothQuant) and keeps fp32 accuracy where dynamic int8 loses it.
 """
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import SimpairError
-from .onnx import find_onnx
+from .onnx import OnnxModel, find_onnx
+from .openvino import OV_INSTALL, OpenVinoModel, find_openvino, openvino_available
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx", "openvino")
 
 
 # --------------------------------------------------------------------------- CPU features, threads
@@ -168,32 +171,54 @@ def onnx_wanted(backend: str, precision: str = "auto", bulk: bool = True) -> boo
 
 def choose_backend(backend: str, model_path: str | Path, precision: str = "auto",
                    bulk: bool = True) -> tuple[str, Path | None]:
-    """(``torch`` or ``onnx``, the ONNX file) for the user's ``backend`` and ``precision`` as given.
+    """(``torch``, ``onnx`` or ``openvino``; the exported file) for the user's ``backend`` and ``precision``.
 
-    ``auto`` runs an export when one exists for that precision (``auto`` precision: fp32, else int8): it
-    starts in a fraction of the time. One exception: ``bulk`` work (files, indexes, servers) on a CPU
-    with native bf16, where torch bf16 outruns ONNX fp32 (459 vs 285 pairs/s here) at the same accuracy.
-    An explicit ``bf16`` runs on torch.
+    ``auto`` runs an OpenVINO export when one exists for that precision (``simpair export --openvino``;
+    fastest at every precision here: int8 ~2x ONNX int8, its bf16 ~1.4x torch bf16) — for a few pairs
+    (not ``bulk``) only when there is no ONNX export, which starts faster. Else an ONNX export (``auto``
+    precision: fp32, else int8), except for ``bulk`` work on a CPU with native bf16, where torch bf16
+    outruns ONNX fp32 at the same accuracy. Else torch. An explicit ``bf16`` runs on torch or OpenVINO.
     """
     if backend not in BACKENDS:
         raise SimpairError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise SimpairError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     if backend == "onnx" and precision == "bf16":
-        raise SimpairError("bf16 runs on the torch backend; ONNX has fp32 and int8")
-    if not onnx_wanted(backend, precision, bulk):
+        raise SimpairError("bf16 runs on the torch or openvino backend; ONNX has fp32 and int8")
+    if backend == "torch":
         return "torch", None
-    file = find_onnx(model_path, precision)
-    if file is None and backend == "onnx":
-        int8 = precision == "int8"
-        raise SimpairError(f"{model_path}: no ONNX export{' in int8' if int8 else ''}; run "
-                           f"'simpair export {model_path} --onnx{' --int8' if int8 else ''}'")
-    return ("onnx", file) if file is not None else ("torch", None)
+    int8 = " --int8" if precision == "int8" else ""
+    if backend == "openvino":
+        file = find_openvino(model_path, precision)
+        if file is None:
+            raise SimpairError(f"{model_path}: no OpenVINO export{' in int8' if int8 else ''}; run "
+                               f"'simpair export {model_path} --openvino{int8}'")
+        if not openvino_available():
+            raise SimpairError(OV_INSTALL)
+        return "openvino", file
+    onnx_file = find_onnx(model_path, precision) if onnx_wanted(backend, precision, bulk) else None
+    if backend == "onnx":
+        if onnx_file is None:
+            raise SimpairError(f"{model_path}: no ONNX export{' in int8' if int8 else ''}; run "
+                               f"'simpair export {model_path} --onnx{int8}'")
+        return "onnx", onnx_file
+    ov_file = find_openvino(model_path, precision)  # a file check first: importing openvino takes ~0.4 s
+    if ov_file is not None and (bulk or onnx_file is None) and openvino_available():
+        return "openvino", ov_file
+    return ("onnx", onnx_file) if onnx_file is not None else ("torch", None)
+
+
+def exported_model(backend: str, file: Path, max_length: int | None = None, threads: int | None = None,
+                   precision: str | None = None) -> OnnxModel | OpenVinoModel:
+    """The runner of an exported model: ONNX Runtime or OpenVINO (``precision``: its fp32/bf16 hint)."""
+    if backend == "onnx":
+        return OnnxModel(file, max_length=max_length, threads=threads)
+    return OpenVinoModel(file, max_length=max_length, threads=threads, precision=precision)
 
 
 def plan(backend: str, model_path: str | Path, precision: str = "auto", bf16: str | bool | None = None,
          bulk: bool = True) -> tuple[str, Path | None, str]:
-    """(backend, ONNX file or None, precision) for a model: :func:`choose_backend`, then ``auto``
+    """(backend, exported file or None, precision) for a model: :func:`choose_backend`, then ``auto``
     precision resolved. ``bf16`` (``yes``/``no``) is the older switch: it pins torch bf16 / fp32."""
     if bf16 not in (None, "auto") and precision == "auto":
         precision = "bf16" if use_bf16(bf16) else "fp32"

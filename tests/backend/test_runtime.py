@@ -80,7 +80,7 @@ def test_backend_choice_and_refusals(exported: Path, tiny_bert: Path) -> None:
     assert choose_backend("auto", tiny_bert, "auto") == ("torch", None)  # nothing exported
     with pytest.raises(SimpairError, match="simpair export .* --onnx"):
         choose_backend("onnx", tiny_bert, "auto")
-    with pytest.raises(SimpairError, match="bf16 runs on the torch backend"):
+    with pytest.raises(SimpairError, match="bf16 runs on the torch or openvino backend"):
         choose_backend("onnx", exported, "bf16")
     with pytest.raises(SimpairError, match="unknown precision"):
         resolve_precision("fp8")
