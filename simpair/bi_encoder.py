@@ -150,18 +150,24 @@ class BiEncoder:
         assert self.exported is not None
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         batches = length_sorted_batches([len(t) for t in items], batch_size)
+        shown: Any = batches
         if progress:
             from tqdm.auto import tqdm
 
-            batches = tqdm(batches, desc="encoding", unit="batch")
-        for idx in batches:
-            states, mask = self.exported.run([items[i] for i in idx])
-            if self.exported.meta.get("pooling") == "cls":
+            shown = tqdm(batches, desc="encoding", unit="batch")
+        cls = self.exported.meta.get("pooling") == "cls"
+
+        def pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            if cls:
                 emb = states[:, 0]
             else:
                 m = mask[..., None].astype(np.float32)
                 emb = (states * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            out[idx] = emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
+            return emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
+
+        pooled = self.exported.run_many((([items[i] for i in idx], None) for idx in shown), pool)
+        for idx, emb in zip(batches, pooled):
+            out[idx] = emb
         return out
 
     def describe(self) -> dict[str, Any]:

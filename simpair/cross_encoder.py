@@ -170,12 +170,18 @@ class CrossEncoder:
         if not pairs:
             return out
         batches = length_sorted_batches([len(a) + len(b) for a, b in pairs], batch_size)
+        shown: Iterable[np.ndarray] = batches
         if progress:
             from tqdm.auto import tqdm
 
-            batches = tqdm(batches, desc="scoring", unit="batch")
-        for idx in batches:
-            out[idx] = self._scores(self.logits([pairs[i][0] for i in idx], [pairs[i][1] for i in idx]))
+            shown = tqdm(batches, desc="scoring", unit="batch")
+        texts = (([pairs[i][0] for i in idx], [pairs[i][1] for i in idx]) for idx in shown)
+        if self.exported is not None:  # the export's own loop (OpenVINO: two batches in flight)
+            scored = self.exported.run_many(texts, lambda logits, _mask: self._scores(logits))
+        else:
+            scored = (self._scores(self.logits(a, b)) for a, b in texts)
+        for idx, scores in zip(batches, scored):
+            out[idx] = scores
         return out
 
     def match(self, text_a: str, text_b: str, symmetric: bool = False) -> dict[str, Any]:

@@ -7,7 +7,7 @@ Runtime and the ``tokenizers`` library alone: no torch, no transformers.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +72,8 @@ class OnnxModel:
     def run(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         feed = self.encode(texts_a, texts_b)
         return self.session.run(None, feed)[0], feed["attention_mask"]
+
+    def run_many(self, batches: Iterable[tuple[Sequence[str], Sequence[str] | None]],
+                 reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> list[np.ndarray]:
+        """``reduce(output, mask)`` of every batch, in order (one after another)."""
+        return [reduce(*self.run(texts_a, texts_b)) for texts_a, texts_b in batches]

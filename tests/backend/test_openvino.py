@@ -142,3 +142,20 @@ def test_cli_export_openvino_json_and_match(trained: Path, tmp_path: Path) -> No
     assert json.loads(res.output)["backend"] == "openvino" and json.loads(res.output)["precision"] == "int8"
     res = runner.invoke(main, ["export", str(model), "--calibration", str(calib)])
     assert res.exit_code == 2 and "--calibration goes with --openvino --int8" in res.output
+
+
+def test_run_many_keeps_batch_order_and_raises_what_reduce_raises(ov_model: Path) -> None:
+    from simpair.backend.openvino import OpenVinoModel
+
+    model = OpenVinoModel(find_openvino(ov_model), precision="fp32")
+    batches = [(["你好"], ["您好"]), (["a", "b"], ["c", "d"]), ([a for a, _ in PAIRS], [b for _, b in PAIRS])]
+    got = model.run_many(batches, lambda out, _mask: out)  # two requests in flight, answers in submission order
+    assert [g.shape[0] for g in got] == [1, 2, len(PAIRS)]
+    for (a, b), g in zip(batches, got):
+        np.testing.assert_allclose(g, model.run(a, b)[0], atol=1e-6)
+
+    def failing(out: np.ndarray, _mask: np.ndarray) -> np.ndarray:
+        raise ZeroDivisionError("reduce failed")
+
+    with pytest.raises(ZeroDivisionError, match="reduce failed"):  # raised in OpenVINO's thread, re-raised here
+        model.run_many(batches, failing)
