@@ -24,19 +24,9 @@ from .backend.runtime import (
     quantize_int8,
     set_threads,
 )
-from .models import read_meta, resolve
+from .models import default_prefix, read_meta, resolve
 from .models.load import sentence_transformer
 from .utils import atomic_write_text, simpair_home
-
-
-def default_prefix(model_name: str, model_path: str) -> str:
-    """``"query: "`` for E5 models (by name or by the simpair conversion marker), else none."""
-    if "e5" in model_name.lower() or Path(model_path, "simpair-source.json").is_file():
-        return "query: "
-    meta = Path(model_path, "simpair.json")
-    if meta.is_file():
-        return json.loads(meta.read_text(encoding="utf-8")).get("prefix", "")
-    return ""
 
 
 def weights_fingerprint(model_path: str) -> str:

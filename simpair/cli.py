@@ -138,6 +138,8 @@ _TRAIN_FLAGS = [
     ("--sample-temperature", "sample_temperature", float,
      "Several --train files: draw file i in proportion to rows_i^(1/T) (1: concatenate, 2: square root)."),
     ("--sample-size", "sample_size", int, "Pairs drawn from the --train files in all (default: their total)."),
+    ("--sample-weights", "sample_weights", str,
+     "Several --train files: one weight per file, comma-separated (1,3,1), multiplying its share."),
     ("--kind", "kind", click.Choice(CHOICES["kind"]), "What to train (default cross-encoder)."),
     ("--bi-loss", "bi_loss", click.Choice(CHOICES["bi_loss"]), "Bi-encoder loss."),
     ("--prefix", "prefix", str, 'Bi-encoder text prefix (default "query: " for E5).'),
@@ -674,6 +676,32 @@ def calibrate(model: str, data: str, name: str | None, metric: str, dry_run: boo
 
     _emit(result, as_json, render)
 
+
+@main.command()
+@click.argument("models", nargs=-1, required=True)
+@click.option("--out", required=True, help="Directory to write (atomically).")
+@click.option("--weights", default=None, help="One weight per model, comma-separated (default: equal).")
+@click.option("--dev", multiple=True, help="Dev file to pick the threshold on (repeat: the mean of their accuracies).")
+@click.option("--dev-limit", type=int, default=1000, show_default=True, help="The first N pairs of each dev file.")
+@click.option("--json", "as_json", is_flag=True)
+def average(models: tuple[str, ...], out: str, weights: str | None, dev: tuple[str, ...], dev_limit: int,
+            as_json: bool) -> None:
+    """Average the weights of MODELS (one architecture, e.g. two training passes) into a new model."""
+    from .training.soup import average_models
+
+    try:
+        share = [float(w) for w in weights.split(",")] if weights else None
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, got {weights!r}", param_hint="--weights")
+    result = average_models(list(models), out, share, list(dev) or None, dev_limit)
+
+    def render(r: dict[str, Any]) -> None:
+        rows = [(f"weight of {m['model']}", f"{m['weight']:.3f}") for m in r["averaged_from"]]
+        rows += [("threshold", r["threshold"])] + [(f"dev accuracy ({Path(p).parent.name}/{Path(p).name})", a)
+                                                   for p, a in (r["dev_accuracy_per_file"] or {}).items()]
+        _table(f"simpair average -> {r['out']}", rows)
+
+    _emit(result, as_json, render)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -30,6 +30,7 @@ class TrainConfig:
     train: list[str] | None = None  # one file or several (concatenated, or mixed by sample_temperature)
     sample_temperature: float | None = None  # several train files: draw file i ~ rows_i ** (1/T); None: concatenate
     sample_size: int | None = None  # pairs drawn from the train files in all (default: their total rows)
+    sample_weights: list[float] | None = None  # one per train file: multiplies its temperature share
     init: str | None = None  # start from this trained pair model (e.g. matcher), head included, not from `model`
     dev: list[str] | None = None  # dev files are scored one by one and together
     out: str | None = None
@@ -119,6 +120,8 @@ def _check_type(name: str, value: Any, hint: Any, where: str) -> Any:
             value = [v.strip() for v in value.split(",") if v.strip()]  # "negative,positive"
         if not isinstance(value, list):
             raise ConfigError(f"{where}: '{name}' must be a list, got {type(value).__name__} {value!r}")
+        if args[0] is float:  # "1,3,1" from a flag
+            value = [_number(name, v, where) if isinstance(v, str) else v for v in value]
         return [_check_type(f"{name}[]", v, args[0], where) for v in value]
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -142,6 +145,13 @@ def _check_type(name: str, value: Any, hint: Any, where: str) -> Any:
             raise ConfigError(f"{where}: '{name}' must be one of {', '.join(CHOICES[name])}, got {value!r}")
         return value
     return value
+
+
+def _number(name: str, text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: '{name}' must be a list of numbers, got {text!r}") from None
 
 
 def build_config(values: dict[str, Any], where: str = "flags", base: TrainConfig | None = None) -> TrainConfig:

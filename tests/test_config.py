@@ -79,3 +79,16 @@ def test_deepspeed_config_is_checked_before_anything_runs(tmp_path: Path) -> Non
             check_deepspeed(str(shipped))
     else:
         assert check_deepspeed(str(shipped)) == str(shipped)
+
+
+def test_sample_weights_from_flags_and_yaml_and_checked_against_the_files(tmp_path: Path) -> None:
+    from simpair.training.common import check_run
+
+    assert build_config({"sample_weights": "1, 2.5"}).sample_weights == [1.0, 2.5]  # --sample-weights 1,2.5
+    assert load_config(write(tmp_path / "c.yaml", "sample_weights: [1, 3]\n")).sample_weights == [1.0, 3.0]
+    with pytest.raises(ConfigError, match="'sample_weights' must be a list of numbers, got 'x'"):
+        build_config({"sample_weights": "1,x"})
+    for weights in ([1.0], [1.0, 0.0]):
+        cfg = build_config({"train": ["a.tsv", "b.tsv"], "out": str(tmp_path / "m"), "sample_weights": weights})
+        with pytest.raises(ConfigError, match=r"sample_weights: expected one weight > 0 per train file \(2 files\)"):
+            check_run(cfg, progress=False)

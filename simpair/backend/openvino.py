@@ -25,6 +25,10 @@ from .exports import ExportTokenizer, export_dir, find_export
 OV_DIR = "openvino"
 OV_META = "simpair-openvino.json"
 OV_FILES = {"fp32": "model.xml", "int8": "model_int8.xml"}
+# Input lengths are padded to a multiple of this (see OpenVinoModel.encode). 1: no extra padding. 8 was measured
+# against 1 (benchmarks/ov_length_step_probe.py, fresh model per round): bulk -5% pairs/s, server-like batches -4%
+# mean / +4% p99 latency: no win, so off.
+LENGTH_STEP = 1
 OV_INSTALL = "OpenVINO is not installed; pip install 'simpair[openvino]' (openvino, and nncf for int8)"
 
 
@@ -52,7 +56,7 @@ class OpenVinoModel:
     """An exported model compiled by OpenVINO for the CPU, tokenised by ``tokenizers``.
 
     ``run(texts_a, texts_b)`` returns the first output (logits, or token states) and the attention mask, as
-    :class:`~simpair.backend.onnx.OnnxModel` does. One inference at a time (a lock): both cores serve it.
+    :class:`~simpair.backend.onnx.OnnxModel` does. One call at a time (a lock): both cores serve it.
     """
 
     def __init__(self, file: str | Path, max_length: int | None = None, threads: int | None = None,
@@ -74,8 +78,10 @@ class OpenVinoModel:
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(str(self.file)), "CPU", config)
         self.inputs = [p.get_any_name() for p in self.compiled.inputs]
-        self._request = self.compiled.create_infer_request()
+        # two requests, made once: run uses the first, run_many both (a new request costs ~10% of a batch)
+        self._requests = [self.compiled.create_infer_request() for _ in range(2)]
         self._lock = threading.Lock()
+        self._pad_id = int(self.meta["pad_id"])
 
     @property
     def output_width(self) -> int:
@@ -84,13 +90,22 @@ class OpenVinoModel:
         return int(dim.get_length()) if dim.is_static else int(self.run(["dimension"])[0].shape[-1])
 
     def encode(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """The model's inputs for a batch, as the exported model's transformers tokenizer makes them."""
-        return self.tokenize(self.inputs, texts_a, texts_b)
+        """The model's inputs for a batch, as the exported model's transformers tokenizer makes them, padded
+        further to a multiple of :data:`LENGTH_STEP` tokens when it is above 1 (masked: the scores do not
+        change). OpenVINO prepares each new input shape once, ~1.3x the time of a known one (median,
+        interleaved); fewer lengths mean fewer new shapes, but the padding costs as much as it saves here."""
+        feed = self.tokenize(self.inputs, texts_a, texts_b)
+        length = feed["input_ids"].shape[1]
+        target = min(-(-length // LENGTH_STEP) * LENGTH_STEP, max(self.max_length, length))
+        if target == length:
+            return feed
+        fill = {"input_ids": self._pad_id}
+        return {k: np.pad(v, ((0, 0), (0, target - length)), constant_values=fill.get(k, 0)) for k, v in feed.items()}
 
     def infer(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         """The first output for ready-made inputs (a copy: the request reuses its buffers)."""
         with self._lock:
-            out = self._request.infer(feed)[self.compiled.outputs[0]]
+            out = self._requests[0].infer(feed)[self.compiled.outputs[0]]
             return np.array(out, dtype=np.float32, copy=True)
 
     def run(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -106,22 +121,22 @@ class OpenVinoModel:
         No Python callback: everything Python runs in the caller's thread. (A callback runs in an OpenVINO
         thread, where a garbage collection may free another model's requests and abort the process with
         "Resource deadlock avoided".)"""
-        requests = [self.compiled.create_infer_request() for _ in range(2)]
         out: list[np.ndarray] = []
         pending: tuple[object, np.ndarray] | None = None
-        try:
-            for i, (texts_a, texts_b) in enumerate(batches):
-                feed = self.encode(texts_a, texts_b)
-                request = requests[i % 2]
-                request.start_async(feed)
+        with self._lock:  # the model's two requests are this call's until it returns
+            try:
+                for i, (texts_a, texts_b) in enumerate(batches):
+                    feed = self.encode(texts_a, texts_b)
+                    request = self._requests[i % 2]
+                    request.start_async(feed)
+                    if pending is not None:
+                        out.append(self._finish(*pending, reduce))
+                    pending = (request, feed["attention_mask"])
                 if pending is not None:
                     out.append(self._finish(*pending, reduce))
-                pending = (request, feed["attention_mask"])
-            if pending is not None:
-                out.append(self._finish(*pending, reduce))
-        finally:
-            for request in requests:  # an error mid-way: let requests in flight end before they are freed
-                request.wait()
+            finally:
+                for request in self._requests:  # an error mid-way: let requests in flight end first
+                    request.wait()
         return out
 
     def _finish(self, request: object, mask: np.ndarray,

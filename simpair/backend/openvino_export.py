@@ -66,14 +66,18 @@ def export_openvino(model: str, int8: bool = False, calibration: str | Path | No
 
 
 def _calibration_batches(t: Traced, file: Path, limit: int) -> list[dict[str, np.ndarray]]:
-    """The model's inputs for the first ``limit`` pairs of ``file`` (an encoder: their texts), in batches."""
+    """The model's inputs for the first ``limit`` pairs of ``file`` (an encoder: their texts, with the prefix
+    the bi-encoder puts on them, so that the ranges are those it meets), in batches."""
+    from ..models import default_prefix
     from ..readers import read_pairs
 
     pairs = read_pairs(file, require_labels=False, warn=False).pairs[:limit]
     if t.src.pairs:
         items: list[tuple[str, str | None]] = [(p.text_a, p.text_b) for p in pairs]
     else:
-        items = [(s, None) for s in dict.fromkeys(x for p in pairs for x in (p.text_a, p.text_b))][:limit]
+        prefix = default_prefix(t.model, t.path)
+        texts = dict.fromkeys(x for p in pairs for x in (p.text_a, p.text_b))
+        items = [(prefix + s, None) for s in texts][:limit]
     out = []
     for i in range(0, len(items), CALIBRATION_BATCH):
         chunk = items[i : i + CALIBRATION_BATCH]
@@ -104,5 +108,5 @@ def _check(file: Path, t: Traced, tokens: bool = False) -> float:
     ``tokenizers``-only inputs equal the transformers tokenizer's."""
     runner = OpenVinoModel(file, max_length=None, precision="fp32")
     if tokens:
-        t.check_tokens(runner.encode(SAMPLE_A, t.sample_b), file.parent)
+        t.check_tokens(runner.tokenize(runner.inputs, SAMPLE_A, t.sample_b), file.parent)  # before length padding
     return t.diff(runner.infer({n: t.enc[n].numpy() for n in t.names}))

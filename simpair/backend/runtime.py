@@ -187,25 +187,29 @@ def choose_backend(backend: str, model_path: str | Path, precision: str = "auto"
         raise SimpairError("bf16 runs on the torch or openvino backend; ONNX has fp32 and int8")
     if backend == "torch":
         return "torch", None
-    int8 = " --int8" if precision == "int8" else ""
     if backend == "openvino":
         file = find_openvino(model_path, precision)
         if file is None:
-            raise SimpairError(f"{model_path}: no OpenVINO export{' in int8' if int8 else ''}; run "
-                               f"'simpair export {model_path} --openvino{int8}'")
+            raise _no_export(model_path, "OpenVINO", precision)
         if not openvino_available():
             raise SimpairError(OV_INSTALL)
         return "openvino", file
     onnx_file = find_onnx(model_path, precision) if onnx_wanted(backend, precision, bulk) else None
     if backend == "onnx":
         if onnx_file is None:
-            raise SimpairError(f"{model_path}: no ONNX export{' in int8' if int8 else ''}; run "
-                               f"'simpair export {model_path} --onnx{int8}'")
+            raise _no_export(model_path, "ONNX", precision)
         return "onnx", onnx_file
     ov_file = find_openvino(model_path, precision)  # a file check first: importing openvino takes ~0.4 s
     if ov_file is not None and (bulk or onnx_file is None) and openvino_available():
         return "openvino", ov_file
     return ("onnx", onnx_file) if onnx_file is not None else ("torch", None)
+
+
+def _no_export(model_path: str | Path, runtime: str, precision: str) -> SimpairError:
+    """The error for a backend asked for by name whose export is missing, with the command that makes it."""
+    int8 = " --int8" if precision == "int8" else ""
+    return SimpairError(f"{model_path}: no {runtime} export{' in int8' if int8 else ''}; run "
+                        f"'simpair export {model_path} --{runtime.lower()}{int8}'")
 
 
 def exported_model(backend: str, file: Path, max_length: int | None = None, threads: int | None = None,

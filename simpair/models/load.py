@@ -100,6 +100,17 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
+def default_prefix(model_name: str, model_path: str | Path) -> str:
+    """The text prefix a bi-encoder expects: ``"query: "`` for E5 models (by name or by the simpair
+    conversion marker), else what its simpair.json records, else none."""
+    if "e5" in model_name.lower() or Path(model_path, "simpair-source.json").is_file():
+        return "query: "
+    meta = Path(model_path, META_FILE)
+    if meta.is_file():
+        return json.loads(meta.read_text(encoding="utf-8")).get("prefix", "")
+    return ""
+
+
 def is_adapter(model_dir: str | Path) -> bool:
     return (Path(model_dir) / ADAPTER_CONFIG).is_file()
 

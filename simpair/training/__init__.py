@@ -5,7 +5,8 @@
 - :mod:`.bi_encoder`: bi-encoders (retrieval), on the sentence-transformers trainer;
 - :mod:`.common`, :mod:`.examples`, :mod:`.trainers`: what they share (data records, Trainer arguments,
   checkpoints, examples and their metrics, R-Drop, the mean over dev files);
-- :mod:`.sampling`: several train files mixed by temperature; :mod:`.peft_methods`: what trains.
+- :mod:`.sampling`: several train files mixed by temperature and per-file weights; :mod:`.peft_methods`: what
+  trains; :mod:`.soup`: weight averaging of trained models (``simpair average``).
 """
 from __future__ import annotations
 

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..bi_encoder import default_prefix
 from ..config import TrainConfig
 from ..errors import ConfigError, InputError
 from ..metrics import best_threshold, classification_metrics, correlations
-from ..models import META_FILE, resolve
+from ..models import META_FILE, default_prefix, resolve
 from ..models.load import sentence_transformer
 from ..readers import Columns, Pair, PairData, read_pairs
 from ..readers.pairs import NLI_LABELS
@@ -46,7 +45,7 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     devs = [d for d in read_bi_files(cfg.dev, cfg) if d.task != "nli"]
     loss_name = choose_loss(cfg.bi_loss, files)
     units = [sampling_units(f) for f in files]
-    rows, drawn = mix_per_file(units, cfg.sample_temperature, cfg.sample_size, cfg.seed)
+    rows, drawn = mix_per_file(units, cfg.sample_temperature, cfg.sample_size, cfg.seed, cfg.sample_weights)
     if cfg.train_limit:
         rows = first_rows(rows, cfg.train_limit)
     transformers.set_seed(cfg.seed)
@@ -76,8 +75,8 @@ def train_bi_encoder(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
         "parameters": params, "seed": cfg.seed, "method": cfg.method,
         "versions": versions(), "config": cfg.to_dict(),
         "data": {"train": data_record(cfg.train, [len(f) for f in files]), "dev": data_record(cfg.dev),
-                 "train_mix": describe([f.path for f in files], [len(u) for u in units], drawn)
-                 if cfg.sample_temperature or cfg.sample_size else None},
+                 "train_mix": describe([f.path for f in files], [len(u) for u in units], drawn, cfg.sample_weights)
+                 if cfg.sample_temperature or cfg.sample_size or cfg.sample_weights else None},
     }
     if not trainer.is_world_process_zero():  # distributed training: only rank 0 writes
         return dict(meta, rank=process_rank(), out=None)

@@ -23,6 +23,10 @@ def check_run(cfg: TrainConfig, progress: bool) -> None:
         raise ConfigError("train: no training data; pass --train FILE or set 'train' in the config")
     if cfg.sample_temperature and len(as_list(cfg.train)) < 2:
         raise ConfigError("sample_temperature: mixes several train files; only one was given")
+    weights = cfg.sample_weights
+    if weights is not None and (len(weights) != len(as_list(cfg.train)) or min(weights, default=0) <= 0):
+        raise ConfigError(f"sample_weights: expected one weight > 0 per train file ({len(as_list(cfg.train))} "
+                          f"files), got {weights}")
     if not cfg.out:
         raise ConfigError("train: no output directory; pass --out DIR or set 'out' in the config")
     check_out_dir(cfg.out)

@@ -70,7 +70,8 @@ def read_examples(cfg: TrainConfig) -> Examples:
     files = read_files(cfg.train, cfg, cfg.task)
     task = files[0].task
     regression = task == "regression"
-    mixed, drawn = mix([d.pairs for d in files], cfg.sample_temperature, cfg.sample_size, cfg.seed)
+    mixed, drawn = mix([d.pairs for d in files], cfg.sample_temperature, cfg.sample_size, cfg.seed,
+                        cfg.sample_weights)
     pairs = mixed[: cfg.train_limit] if cfg.train_limit else mixed
     if cfg.swap_augment:
         pairs = add_swapped(pairs)
@@ -90,8 +91,9 @@ def read_examples(cfg: TrainConfig) -> Examples:
                     ([p.text_a for p in pairs], [p.text_b for p in pairs], labels(pairs)), devs, scale,
                     {"train": data_record(cfg.train, [len(d) for d in files]),
                      "train_stats": {d.path: d.stats for d in files} if len(files) > 1 else files[0].stats,
-                     "train_mix": describe([d.path for d in files], [len(d) for d in files], drawn)
-                     if cfg.sample_temperature or cfg.sample_size else None,
+                     "train_mix": describe([d.path for d in files], [len(d) for d in files], drawn,
+                                           cfg.sample_weights)
+                     if cfg.sample_temperature or cfg.sample_size or cfg.sample_weights else None,
                      "dev": data_record(cfg.dev)})
 
 

@@ -4,7 +4,9 @@ With files of 239k (LCQMC), 100k (BQ) and 1.5k (PAWS-X) pairs, plain concatenati
 domains almost no weight. Temperature sampling (as in multilingual pre-training: XLM-R, mT5) draws
 file *i* with probability proportional to ``n_i ** (1 / T)``: ``T = 1`` is concatenation, ``T = 2``
 the square root, large ``T`` nearly uniform. A file asked for more rows than it has is repeated (whole
-copies, then a random remainder); one asked for fewer gives a random subset. Everything is seeded.
+copies, then a random remainder); one asked for fewer gives a random subset. Per-file ``weights``
+multiply those shares, for a domain that matters more than its size says (e.g. the bank set in a pass meant
+for it). Everything is seeded.
 """
 from __future__ import annotations
 
@@ -17,13 +19,17 @@ import numpy as np
 T = TypeVar("T")
 
 
-def temperature_counts(sizes: Sequence[int], temperature: float, total: int | None = None) -> list[int]:
-    """Rows to draw from each file: ``total`` (default: all rows) split by ``n_i ** (1/T)``."""
+def temperature_counts(sizes: Sequence[int], temperature: float, total: int | None = None,
+                       weights: Sequence[float] | None = None) -> list[int]:
+    """Rows to draw from each file: ``total`` (default: all rows) split by ``w_i * n_i ** (1/T)``."""
     if temperature <= 0:
         raise ValueError(f"sample_temperature must be > 0, got {temperature}")
+    if weights is not None and (len(weights) != len(sizes) or min(weights) <= 0):
+        raise ValueError(f"sample_weights: one weight > 0 per train file ({len(sizes)}), got {list(weights)}")
     total = sum(sizes) if total is None else total
-    weights = np.array([n ** (1.0 / temperature) if n else 0.0 for n in sizes], dtype=float)
-    share = weights / weights.sum() * total
+    share = np.array([n ** (1.0 / temperature) if n else 0.0 for n in sizes], dtype=float)
+    share *= np.asarray(weights, dtype=float) if weights is not None else 1.0
+    share = share / share.sum() * total
     counts = np.floor(share).astype(int)
     # largest remainders get the rows that rounding down left over, so the counts add up to total
     for i in np.argsort(-(share - counts))[: total - int(counts.sum())]:
@@ -44,25 +50,26 @@ def draw(rows: Sequence[T], count: int, rng: random.Random) -> list[T]:
 
 
 def mix_per_file(files: Sequence[Sequence[T]], temperature: float | None, total: int | None,
-                 seed: int | random.Random) -> tuple[list[list[T]], list[int]]:
-    """The rows drawn from each file by ``temperature`` and ``total`` (both None: every file as it is), and
-    how many each gave."""
+                 seed: int | random.Random, weights: Sequence[float] | None = None
+                 ) -> tuple[list[list[T]], list[int]]:
+    """The rows drawn from each file by ``temperature``, ``total`` and ``weights`` (all None: every file as it
+    is), and how many each gave."""
     sizes = [len(f) for f in files]
-    if temperature is None and total is None:
+    if temperature is None and total is None and weights is None:
         return [list(f) for f in files], sizes
-    counts = temperature_counts(sizes, temperature or 1.0, total)
+    counts = temperature_counts(sizes, temperature or 1.0, total, weights)
     rng = seed if isinstance(seed, random.Random) else random.Random(seed)
     return [draw(rows, count, rng) for rows, count in zip(files, counts)], counts
 
 
-def mix(files: Sequence[Sequence[T]], temperature: float | None, total: int | None, seed: int
-        ) -> tuple[list[T], list[int]]:
-    """The training rows of several files mixed by ``temperature`` (None: concatenated as they are) and
-    shuffled together, and how many rows each file gave."""
-    if temperature is None and total is None:
+def mix(files: Sequence[Sequence[T]], temperature: float | None, total: int | None, seed: int,
+        weights: Sequence[float] | None = None) -> tuple[list[T], list[int]]:
+    """The training rows of several files mixed by ``temperature`` and ``weights`` (all None: concatenated as
+    they are) and shuffled together, and how many rows each file gave."""
+    if temperature is None and total is None and weights is None:
         return [r for f in files for r in f], [len(f) for f in files]
     rng = random.Random(seed)
-    per_file, counts = mix_per_file(files, temperature, total, rng)
+    per_file, counts = mix_per_file(files, temperature, total, rng, weights)
     out = [r for rows in per_file for r in rows]
     rng.shuffle(out)
     return out, counts
@@ -88,6 +95,8 @@ def mean_accuracy_threshold(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> t
     return float(mids[pick]), float(accs[pick])
 
 
-def describe(paths: Sequence[str], sizes: Sequence[int], counts: Sequence[int]) -> list[dict[str, Any]]:
-    """Per file: its rows and how many were drawn, for simpair.json."""
-    return [{"path": p, "rows": n, "drawn": c} for p, n, c in zip(paths, sizes, counts)]
+def describe(paths: Sequence[str], sizes: Sequence[int], counts: Sequence[int],
+             weights: Sequence[float] | None = None) -> list[dict[str, Any]]:
+    """Per file: its rows, its weight when one was given, and how many were drawn, for simpair.json."""
+    return [{"path": p, "rows": n, **({"weight": weights[i]} if weights else {}), "drawn": c}
+            for i, (p, n, c) in enumerate(zip(paths, sizes, counts))]

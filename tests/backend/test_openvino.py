@@ -52,12 +52,21 @@ def test_export_writes_both_models_and_its_facts(ov_model: Path) -> None:
     assert not (ov_model / "openvino" / "raw.onnx").exists()
 
 
-def test_openvino_scores_equal_torch_and_int8_stays_close(ov_model: Path) -> None:
+def test_openvino_scores_equal_torch_and_int8_stays_close(ov_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = CrossEncoder(str(ov_model), backend="torch", precision="fp32").predict(PAIRS, batch_size=4)
     fp32 = CrossEncoder(str(ov_model), backend="openvino", precision="fp32")
     assert (fp32.backend, fp32.precision, fp32.num_labels) == ("openvino", "fp32", 2)
     np.testing.assert_allclose(fp32.predict(PAIRS, batch_size=4), expected, atol=1e-5)
     np.testing.assert_allclose(fp32.predict(PAIRS, batch_size=1), expected, atol=1e-5)  # order kept
+    ov = fp32.exported
+    bare = ov.tokenize(ov.inputs, ["你好"], ["您好"])
+    assert all(np.array_equal(v, bare[k]) for k, v in ov.encode(["你好"], ["您好"]).items())  # LENGTH_STEP 1
+    monkeypatch.setattr("simpair.backend.openvino.LENGTH_STEP", 8)  # padded to a multiple of 8, masked
+    np.testing.assert_allclose(fp32.predict(PAIRS, batch_size=4), expected, atol=1e-5)
+    feed = ov.encode(["你好"], ["您好"])
+    width = bare["input_ids"].shape[1]
+    assert feed["input_ids"].shape[1] == -(-width // 8) * 8 > width - 1
+    assert np.array_equal(feed["input_ids"][:, :width], bare["input_ids"]) and feed["attention_mask"].sum() == width
     int8 = CrossEncoder(str(ov_model), backend="openvino", precision="int8")
     got = int8.predict(PAIRS, batch_size=4)
     assert int8.precision == "int8"
@@ -109,6 +118,24 @@ def test_bi_encoder_openvino_equals_torch(tiny_bert: Path, tmp_path: Path) -> No
     np.testing.assert_allclose(got, torch_enc.encode(texts), atol=1e-5)
     int8 = BiEncoder(str(model), backend="openvino", precision="int8").encode(texts)
     assert (got * int8).sum(axis=1).min() > 0.95  # cosine to the fp32 embeddings
+
+
+def test_encoder_calibration_texts_carry_the_bi_encoders_prefix(tiny_bert: Path, tmp_path: Path) -> None:
+    """int8 ranges are calibrated on what the bi-encoder feeds the model: its texts with their prefix."""
+    from simpair.backend.onnx_export import trace
+    from simpair.backend.openvino_export import CALIBRATION, _calibration_batches
+    from simpair.readers import read_pairs
+
+    model = tmp_path / "enc"
+    shutil.copytree(tiny_bert, model)
+    (model / "simpair.json").write_text(json.dumps({"kind": "bi-encoder", "prefix": "query: "}), encoding="utf-8")
+    t = trace(str(model))
+    first = read_pairs(CALIBRATION, require_labels=False, warn=False).pairs[:2]
+    texts = [x for p in first for x in (p.text_a, p.text_b)]
+    got = _calibration_batches(t, CALIBRATION, 4)[0]["input_ids"]
+    want = t.src.tokenizer(["query: " + x for x in texts], padding=True, return_tensors="np")["input_ids"]
+    bare = t.src.tokenizer(texts, padding=True, return_tensors="np")["input_ids"]
+    assert np.array_equal(got, want) and not np.array_equal(want, bare)
 
 
 def test_bad_calibration_file_is_refused_and_nothing_is_written(trained: Path, tmp_path: Path) -> None:

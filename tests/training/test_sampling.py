@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,3 +49,29 @@ def test_mean_accuracy_threshold_weighs_files_equally() -> None:
     # every other cut does no better on the mean of the two accuracies
     for cut in np.linspace(0, 1, 201):
         assert np.mean([((s >= cut) == y).mean() for s, y in (big, small)]) <= mean + 1e-12
+
+
+def test_weights_multiply_each_files_share() -> None:
+    sizes = [400, 100]
+    assert temperature_counts(sizes, 2.0, 300) == [200, 100]  # square roots 20 : 10
+    assert temperature_counts(sizes, 2.0, 300, weights=[1, 2]) == [150, 150]  # 20 : 20
+    assert temperature_counts(sizes, 1.0, weights=[1, 4]) == [250, 250]  # T = 1, every row: 400 : 400
+    for bad in ([1], [1, 0], [1, -2]):
+        with pytest.raises(ValueError, match="sample_weights"):
+            temperature_counts(sizes, 2.0, weights=bad)
+    a, b = [("a", i) for i in range(40)], [("b", i) for i in range(10)]
+    rows, counts = mix([a, b], None, None, seed=3, weights=[1, 4])  # weights alone: T = 1, every row in all
+    assert counts == [25, 25] and sum(r[0] == "b" for r in rows) == 25
+
+
+def test_read_examples_records_the_weights(tmp_path: Path) -> None:
+    from conftest import write
+
+    from simpair.config import build_config
+    from simpair.training.examples import read_examples
+
+    one = write(tmp_path / "one.tsv", "".join(f"问题{i}\t问{i}\t{i % 2}\n" for i in range(30)))
+    two = write(tmp_path / "two.tsv", "".join(f"句子{i}\t句{i}\t{i % 2}\n" for i in range(10)))
+    ex = read_examples(build_config({"train": [str(one), str(two)], "sample_weights": "1,2", "sample_size": 40}))
+    assert [(m["weight"], m["drawn"]) for m in ex.records["train_mix"]] == [(1.0, 24), (2.0, 16)]
+    assert len(ex.train[0]) == 40
