@@ -703,5 +703,6 @@ def average(models: tuple[str, ...], out: str, weights: str | None, dev: tuple[s
 
     _emit(result, as_json, render)
 
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -29,7 +29,8 @@ STALE = ("threshold_f1", "dev_metrics", "dev_metrics_per_file", "thresholds", "l
 def average_models(models: list[str], out: str | Path, weights: list[float] | None = None,
                    dev: list[str] | None = None, dev_limit: int | None = 1000) -> dict[str, Any]:
     """Average ``models`` (full model directories or names, one architecture) with ``weights`` (default: equal)
-    into ``out``; with ``dev`` files, re-pick the threshold on their first ``dev_limit`` pairs each."""
+    into ``out``; with ``dev`` files (0/1 pairs; pair models only), re-pick the threshold on their first
+    ``dev_limit`` pairs each."""
     from safetensors.torch import load_file, save_file
 
     paths = [Path(resolve(m)) for m in models]
@@ -38,6 +39,8 @@ def average_models(models: list[str], out: str | Path, weights: list[float] | No
     _check_same(paths, states)
     mean = {k: _mean([s[k] for s in states], share) for k in states[0]}
     meta = {k: v for k, v in read_meta(paths[0]).items() if k not in STALE}
+    if dev and meta.get("kind") == "bi-encoder":
+        raise ConfigError("average --dev: picks a pair model's threshold; a bi-encoder averages without --dev")
     meta["averaged_from"] = [{"model": m, "weight": w} for m, w in zip(models, share)]
     meta["threshold_rule"] = "the first model's, not picked again (no dev files given)"
     with atomic_dir(out) as tmp:
@@ -98,7 +101,7 @@ def _dev_threshold(model_dir: Path, dev: list[str], limit: int | None) -> dict[s
     model = CrossEncoder(str(model_dir))
     parts = []
     for path in dev:
-        pairs = read_pairs(path, warn=False).pairs
+        pairs = read_pairs(path, task="classification", warn=False).pairs  # 0/1 labels, or its file:line error
         pairs = pairs[:limit] if limit else pairs
         scores = model.predict([(p.text_a, p.text_b) for p in pairs])
         parts.append((np.asarray(scores, dtype=float), np.array([int(p.label) for p in pairs])))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import train_tiny_pair_model
 
-from simpair.errors import ConfigError
+from simpair.errors import ConfigError, InputError
 from simpair.metrics import best_threshold
 from simpair.readers import read_pairs
 from simpair.training.soup import average_models
@@ -76,6 +76,10 @@ def test_refusals_leave_nothing_written(parents: tuple[Path, Path], tmp_path: Pa
     save_file({k: v for i, (k, v) in enumerate(state.items()) if i}, str(odd / "model.safetensors"))
     with pytest.raises(ConfigError, match="not the architecture of"):
         average_models([str(a), str(odd)], out)
+    scores = tmp_path / "scores.tsv"
+    scores.write_text("你好\t您好\t3.5\n", encoding="utf-8")
+    with pytest.raises(InputError, match="scores.tsv:1"):
+        average_models([str(a), str(b)], out, dev=[str(scores)])
     (odd / "model.safetensors").unlink()
     with pytest.raises(ConfigError, match="no model.safetensors"):
         average_models([str(a), str(odd)], out)
