@@ -62,6 +62,11 @@ def _emit(obj: Any, as_json: bool, render: Any = None) -> None:
         render(obj)
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (not None), so that the API's own defaults apply to the rest."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _table(title: str, rows: list[tuple[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -579,13 +584,16 @@ def index_info(index_dir: str, as_json: bool) -> None:
               "else the last trained, else the bundled one).")
 @click.option("--rerank-model", default=None, help="Re-rank with this cross-encoder (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True, help="Candidates re-ranked per query.")
+@click.option("--rerank-weight", type=float, default=None,
+              help="Re-ranked order: cosine + this x the matcher's probability (default 0.05; inf: the probability "
+              "alone; 0: the bi-encoder's order, hits only annotated).")
 @click.option("--queries", "queries_file", default=None, help="A file of queries, one a line.")
 @click.option("--domain", default=None, help="The re-ranker decides with the threshold calibrated under this name.")
 @_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model: str | None, candidates: int,
-           queries_file: str | None, domain: str | None, backend: str, precision: str, threads: int | None,
-           as_json: bool) -> None:
+           rerank_weight: float | None, queries_file: str | None, domain: str | None, backend: str, precision: str,
+           threads: int | None, as_json: bool) -> None:
     """Find the stored questions closest to QUERY (or to each line of --queries)."""
     from .models import default_reranker
     from .readers import read_text_lines
@@ -596,7 +604,8 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
     queries = [query] if query is not None else read_text_lines(queries_file, expected="one query a line",
                                                                 first_column=True)
     searcher = Searcher(index_dir, reranker=default_reranker(rerank, rerank_model), backend=backend,
-                        precision=precision, threads=threads, bulk=queries_file is not None, domain=domain)
+                        precision=precision, threads=threads, bulk=queries_file is not None, domain=domain,
+                        **_given(rerank_weight=rerank_weight))
     t0 = time.perf_counter()
     results = searcher.search_batch(queries, k=k, candidates=candidates)
     seconds = time.perf_counter() - t0
@@ -620,18 +629,23 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
 @click.option("--rerank-model", default=None,
               help="Also evaluate with this cross-encoder re-ranking (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True)
+@click.option("--rerank-weight", type=float, default=None,
+              help="Re-ranked order: cosine + this x the matcher's probability (default 0.05; inf: the probability "
+              "alone; 0: the bi-encoder's order, hits only annotated).")
 @click.option("--limit", type=int, default=None, help="Evaluate the first N queries only.")
 @_runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def eval_retrieval(index_dir: str, queries_file: str, rerank: bool, rerank_model: str | None, candidates: int,
-                   limit: int | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
+                   rerank_weight: float | None, limit: int | None, backend: str, precision: str, threads: int | None,
+                   as_json: bool) -> None:
     """Recall@1/5/10, MRR@10, nDCG@10 of INDEX_DIR on QUERIES_FILE (query<TAB>relevant_ids)."""
     from .evaluation import evaluate_index
     from .models import default_reranker
 
     report = evaluate_index(index_dir, queries_file, reranker=default_reranker(rerank, rerank_model),
                             candidates=candidates, limit=limit, backend=backend, precision=precision,
-                            threads=threads, progress=True)
+                            threads=threads, progress=True,
+                            **_given(rerank_weight=rerank_weight))
 
     def render(r: dict[str, Any]) -> None:
         rows = [(f"{part} {k}", v) for part in ("bi_encoder", "reranked") if part in r

@@ -22,6 +22,7 @@ from .metrics import (classification_metrics, correlations, multiclass_metrics, 
                       write_confusion_matrix, write_report)
 from .models import read_meta, resolve
 from .readers import read_pairs, read_queries, read_texts
+from .search import RERANK_WEIGHT
 
 
 
@@ -198,13 +199,15 @@ def evaluate_texts(model: Any, data: str, fmt: str = "auto", batch_size: int = 3
 
 def evaluate_index(index_dir: str, queries_file: str, reranker: str | None = None, candidates: int = 50,
                    limit: int | None = None, backend: str = "auto", precision: str = "auto",
-                   threads: int | None = None, progress: bool = False) -> dict[str, Any]:
+                   threads: int | None = None, progress: bool = False,
+                   rerank_weight: float = RERANK_WEIGHT) -> dict[str, Any]:
     """Retrieval on ``queries_file`` (``query<TAB>relevant_ids``): the bi-encoder alone, the ANN index against
-    exact search (for non-flat indexes), and with ``reranker`` re-scoring the candidates."""
+    exact search (for non-flat indexes), and with ``reranker`` re-scoring the candidates (ordered as
+    :func:`simpair.search.fused_scores` says with ``rerank_weight``)."""
     from .search import Searcher, ann_recall_vs_exact, evaluate_retrieval
 
     run = {"backend": backend, "precision": precision, "threads": threads}
-    searcher = Searcher(index_dir, **run)
+    searcher = Searcher(index_dir, rerank_weight=rerank_weight, **run)
     report: dict[str, Any] = {"bi_encoder": evaluate_retrieval(searcher, queries_file, candidates=candidates,
                                                                limit=limit)}
     if searcher.index.kind != "flat":

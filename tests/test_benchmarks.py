@@ -57,3 +57,18 @@ def test_a_peer_without_its_environment_is_skipped_with_the_reason(tmp_path: Pat
     monkeypatch.setitem(_peers.PYTHONS, "onnx", tmp_path / "missing" / "bin" / "python")
     out = _peers.run_peer("cross", "onnx-int8", tmp_path, {"pairs": []}, 32, 64, 1)
     assert "make peers" in out["skipped"]
+
+
+def test_a_retrieval_set_from_pairs_links_each_text_to_its_positive_partners(tmp_path: Path) -> None:
+    import rerank_fusion_probe
+
+    f = tmp_path / "pairs.tsv"
+    f.write_text("text_a\ttext_b\tlabel\n怎么提额\t如何提高额度\t1\n怎么提额\t怎么还款\t0\n"
+                 "如何提高额度\t额度怎么提高\t1\n还款日\t还款日\t1\n", encoding="utf-8")
+    corpus, queries = rerank_fusion_probe.from_pairs(f)
+    id_of = {e.text: e.id for e in corpus}
+    assert sorted(id_of) == sorted(["怎么提额", "如何提高额度", "怎么还款", "额度怎么提高", "还款日"])
+    assert len(set(id_of.values())) == 5
+    rel = {q: r for q, r, _ in queries}
+    assert rel == {"怎么提额": {id_of["如何提高额度"]}, "如何提高额度": {id_of["怎么提额"], id_of["额度怎么提高"]},
+                   "额度怎么提高": {id_of["如何提高额度"]}}  # a text paired with itself is no query

@@ -1,9 +1,12 @@
-"""Retrieval metrics on a hand-made example; re-ranking; eval-retrieval excluding the query itself."""
+"""Retrieval metrics on a hand-made example; re-ranking and its fused order; eval-retrieval excluding the query
+itself."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import write
@@ -13,7 +16,8 @@ from simpair.cli import main
 from simpair.config import build_config
 from simpair.index import Index
 from simpair.readers import read_queries
-from simpair.search import Searcher, evaluate_retrieval, retrieval_metrics
+from simpair.errors import SimpairError
+from simpair.search import RERANK_WEIGHT, Searcher, evaluate_retrieval, fused_scores, retrieval_metrics
 from simpair.training import train
 
 
@@ -61,12 +65,60 @@ def test_query_itself_never_counts(setup: tuple[Path, Path, Path], tiny_bert: Pa
     assert "0" not in [h["id"] for h in hits]
 
 
+def test_fused_scores_settle_near_ties_only() -> None:
+    cos, prob = [0.90, 0.80, 0.899], [0.60, 0.99, 0.95]
+    order = lambda w: list(np.argsort(-fused_scores(cos, prob, w), kind="stable"))  # noqa: E731
+    assert order(0.0) == [0, 2, 1]  # the bi-encoder's order
+    assert order(RERANK_WEIGHT) == [2, 0, 1]  # 0.001 of cosine is outweighed, 0.1 is not
+    assert order(math.inf) == [1, 2, 0]  # the probability alone
+    assert order(math.inf) == list(np.argsort(-np.array(prob)))
+
+
+class _FixedReranker:
+    """A stand-in cross-encoder whose probability for a candidate is set by its text."""
+
+    threshold = 0.5
+
+    def __init__(self, prob_of: dict[str, float]) -> None:
+        self.prob_of = prob_of
+
+    def predict(self, pairs: list[tuple[str, str]], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        return np.array([self.prob_of[b] for _, b in pairs])
+
+
+@pytest.mark.parametrize("weight", [0.0, RERANK_WEIGHT, 1.0, math.inf])
+def test_rerank_orders_by_the_fused_score(setup: tuple[Path, Path, Path], tiny_bert: Path, weight: float) -> None:
+    idx, _, _ = setup
+    index = Index.load(idx)
+    probs = dict(zip(index.texts, [0.2, 0.9, 0.55, 0.1, 0.7]))
+    searcher = Searcher(index, reranker=_FixedReranker(probs), encoder=BiEncoder(str(tiny_bert), bf16=False),
+                        rerank_weight=weight)
+    hits = searcher.search("怎么开初婚未育证明", k=5, candidates=5)
+    assert [h["rerank_score"] for h in hits] == [probs[h["text"]] for h in hits]
+    assert [h["same"] for h in hits] == [probs[h["text"]] >= 0.5 for h in hits]
+    key = fused_scores([h["score"] for h in hits], [h["rerank_score"] for h in hits], weight)
+    assert list(key) == sorted(key, reverse=True)
+    plain = searcher.search("怎么开初婚未育证明", k=5, rerank=False)
+    if weight == 0.0:
+        assert [h["id"] for h in hits] == [h["id"] for h in plain]
+    if weight == math.inf:
+        assert [h["rerank_score"] for h in hits] == sorted(probs.values(), reverse=True)
+
+
+@pytest.mark.parametrize("weight", [-0.1, math.nan])
+def test_bad_rerank_weight_is_refused(setup: tuple[Path, Path, Path], tiny_bert: Path, weight: float) -> None:
+    idx, _, _ = setup
+    with pytest.raises(SimpairError, match="rerank weight"):
+        Searcher(idx, encoder=BiEncoder(str(tiny_bert), bf16=False), rerank_weight=weight)
+
+
 def test_rerank_adds_scores_and_sorts(setup: tuple[Path, Path, Path], tiny_bert: Path) -> None:
     idx, _, model = setup
     searcher = Searcher(idx, reranker=str(model), encoder=BiEncoder(str(tiny_bert), bf16=False), bf16=False)
     hits = searcher.search("怎么开初婚未育证明", k=3, candidates=5)
     assert len(hits) == 3 and all({"rerank_score", "same"} <= set(h) for h in hits)
-    assert [h["rerank_score"] for h in hits] == sorted((h["rerank_score"] for h in hits), reverse=True)
+    key = fused_scores([h["score"] for h in hits], [h["rerank_score"] for h in hits])
+    assert list(key) == sorted(key, reverse=True)
 
 
 def test_cli_search_rerank_and_eval_retrieval(setup: tuple[Path, Path, Path]) -> None:
@@ -81,6 +133,24 @@ def test_cli_search_rerank_and_eval_retrieval(setup: tuple[Path, Path, Path]) ->
     out = json.loads(res.stdout)
     for part in ("bi_encoder", "reranked"):
         assert {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"} <= set(out[part])
+    assert out["reranked"]["rerank_weight"] == RERANK_WEIGHT
+    res = runner.invoke(main, ["eval-retrieval", str(idx), str(queries), "--rerank-model", str(model),
+                               "--rerank-weight", "inf", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["reranked"]["rerank_weight"] == "inf"
+
+
+def test_cli_search_rerank_weight(setup: tuple[Path, Path, Path]) -> None:
+    idx, _, model = setup
+    runner = CliRunner()
+    res = runner.invoke(main, ["search", str(idx), "怎么开初婚未育证明", "-k", "5", "--rerank-model", str(model),
+                               "--rerank-weight", "inf", "--json"])
+    assert res.exit_code == 0, res.output
+    probs = [h["rerank_score"] for h in json.loads(res.stdout)["hits"]]
+    assert probs == sorted(probs, reverse=True)
+    res = runner.invoke(main, ["search", str(idx), "怎么开初婚未育证明", "--rerank-model", str(model),
+                               "--rerank-weight", "-1"])
+    assert res.exit_code == 2 and "rerank weight" in res.output
 
 
 def test_cli_rerank_flag_uses_the_default_matcher(setup: tuple[Path, Path, Path],
