@@ -95,7 +95,9 @@ async def _load(url: str, endpoint: str, bodies: list[dict], clients: int, secon
 def _serve(args: argparse.Namespace, index: str, batching: bool) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "simpair.cli", "serve", "--model", args.model, "--index", index, "--no-sentiment",
-           "--port", str(port), "--max-batch", str(args.max_batch), "--batch-window-ms", str(args.window_ms)]
+           "--port", str(port), "--batch-window-ms", str(args.window_ms)]
+    if args.max_batch:  # else the server's own per-endpoint default
+        cmd += ["--max-batch", str(args.max_batch)]
     if not batching:
         cmd.append("--no-batching")
     cmd += ["--backend", args.backend]
@@ -124,7 +126,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0, help="Per endpoint with batching on.")
     parser.add_argument("--seconds-off", type=float, default=30.0, help="Per endpoint with batching off.")
-    parser.add_argument("--max-batch", type=int, default=64)
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="The server's --max-batch (default: its own, 64; /match on OpenVINO 8).")
     parser.add_argument("--window-ms", type=float, default=5.0)
     parser.add_argument("--backend", default="auto", help="The server's --backend (auto: an OpenVINO or ONNX export "
                         "of the model when there is one, as `simpair serve` picks).")

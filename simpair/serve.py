@@ -169,11 +169,28 @@ def _load_models(model: str | None, index: str | None, sentiment_model: str | No
     return models
 
 
-def _batchers(models: _Models, window_ms: float, max_batch: int, batching: bool) -> dict[str, MicroBatcher]:
+DEFAULT_MAX_BATCH = 64
+# /match on OpenVINO takes at most this many pairs a model call: small batches pad little and keep the queue
+# short. 50 clients (benchmarks/serve_load.py, the bundled matcher; benchmarks/results/serve_max_batch_sweep.json):
+# max batch 4 / 8 / 16 / 64 gave 262 / 323 / 307 / 220 requests/s, p99 248 / 214 / 359 / 1,032 ms; on torch 8
+# loses to 64 (106 against 156 requests/s), so torch keeps 64.
+OPENVINO_MATCH_BATCH = 8
+
+
+def batch_sizes(models: _Models, max_batch: int | None = None) -> dict[str, int]:
+    """The most items one model call takes, per endpoint: ``max_batch`` when given, else
+    :data:`DEFAULT_MAX_BATCH`, except /match on OpenVINO (:data:`OPENVINO_MATCH_BATCH`)."""
+    sizes = dict.fromkeys(("match", "search", "sentiment"), max_batch or DEFAULT_MAX_BATCH)
+    if max_batch is None and getattr(models.matcher, "backend", None) == "openvino":
+        sizes["match"] = OPENVINO_MATCH_BATCH
+    return sizes
+
+
+def _batchers(models: _Models, window_ms: float, sizes: dict[str, int], batching: bool) -> dict[str, MicroBatcher]:
     """One micro-batcher per endpoint that scores: concurrent requests share one model call."""
 
     def score_pairs(pairs: list[tuple[str, str]]) -> list[float]:
-        return models.matcher.predict(pairs, batch_size=max_batch).tolist()
+        return models.matcher.predict(pairs, batch_size=sizes["match"]).tolist()
 
     def run_searches(reqs: list[tuple[str, int, int, bool]]) -> list[list[dict[str, Any]]]:
         out: list[list[dict[str, Any]]] = [[] for _ in reqs]
@@ -186,11 +203,11 @@ def _batchers(models: _Models, window_ms: float, max_batch: int, batching: bool)
         return out
 
     def classify(texts: list[str]) -> list[dict[str, Any]]:
-        return models.classifier(texts, batch_size=max_batch)
+        return models.classifier(texts, batch_size=sizes["sentiment"])
 
-    return {"match": MicroBatcher(score_pairs, window_ms, max_batch, batching),
-            "search": MicroBatcher(run_searches, window_ms, max_batch, batching),
-            "sentiment": MicroBatcher(classify, window_ms, max_batch, batching)}
+    return {"match": MicroBatcher(score_pairs, window_ms, sizes["match"], batching),
+            "search": MicroBatcher(run_searches, window_ms, sizes["search"], batching),
+            "sentiment": MicroBatcher(classify, window_ms, sizes["sentiment"], batching)}
 
 
 def _check_text(text: str, what: str, lim: Limits) -> str:
@@ -216,21 +233,23 @@ def _need(obj: Any, what: str) -> Any:
 
 def create_app(model: str | None = None, index: str | None = None, sentiment_model: str | None = None,
                limits: Limits | None = None, batching: bool = True, window_ms: float = 5.0,
-               max_batch: int = 64, load_sentiment: bool = True, bf16: str | bool | None = None,
+               max_batch: int | None = None, load_sentiment: bool = True, bf16: str | bool | None = None,
                backend: str = "auto", precision: str = "auto", threads: int | None = None,
                domain: str | None = None) -> Any:
     """The FastAPI app with every model loaded; endpoints for the models that were given. ``domain``: the
-    matcher decides with the threshold calibrated under that name."""
+    matcher decides with the threshold calibrated under that name; ``max_batch`` None: per endpoint, as
+    :func:`batch_sizes` says."""
     from .errors import SimpairError
 
     lim = limits or Limits()
     models = _load_models(model, index, sentiment_model, load_sentiment,
                           {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads}, domain)
-    batchers = _batchers(models, window_ms, max_batch, batching)
+    sizes = batch_sizes(models, max_batch)
+    batchers = _batchers(models, window_ms, sizes, batching)
     app = FastAPI(title="simpair", version=__version__,
                   description="Sentence-pair matching, question search and sentiment.")
     app.state.batchers = batchers
-    _info_routes(app, models, batchers, lim, {"enabled": batching, "window_ms": window_ms, "max_batch": max_batch})
+    _info_routes(app, models, batchers, lim, {"enabled": batching, "window_ms": window_ms, "max_batch": sizes})
     _scoring_routes(app, models, batchers, lim)
 
     @app.exception_handler(SimpairError)

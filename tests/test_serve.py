@@ -11,7 +11,7 @@ from conftest import serve_models
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from simpair.serve import Limits, create_app  # noqa: E402
+from simpair.serve import DEFAULT_MAX_BATCH, OPENVINO_MATCH_BATCH, Limits, batch_sizes, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,7 @@ def test_health_info_docs_and_page(client: TestClient, models: dict[str, str]) -
     info = client.get("/info").json()
     assert info["match"]["model"] == models["model"] and info["search"]["size"] == 335
     assert info["sentiment"]["labels"] == ["negative", "positive"] and info["limits"]["max_texts"] == 8
+    assert info["batching"]["max_batch"] == dict.fromkeys(("match", "search", "sentiment"), DEFAULT_MAX_BATCH)
     assert client.get("/docs").status_code == 200
     assert set(client.get("/openapi.json").json()["paths"]) == {"/healthz", "/info", "/match", "/search", "/sentiment"}
     page = client.get("/")
@@ -113,6 +114,34 @@ def test_concurrent_requests_are_batched(models: dict[str, str], batching: bool)
     batcher = app.state.batchers["match"]
     assert batcher.items == 16
     assert (batcher.batches < 16) if batching else (batcher.batches == 16)
+
+
+def test_batch_sizes_per_endpoint() -> None:
+    from types import SimpleNamespace
+
+    on = lambda backend: SimpleNamespace(matcher=SimpleNamespace(backend=backend))  # noqa: E731
+    assert batch_sizes(on("torch")) == {"match": DEFAULT_MAX_BATCH, "search": DEFAULT_MAX_BATCH,
+                                        "sentiment": DEFAULT_MAX_BATCH}
+    assert batch_sizes(on("openvino")) == {"match": OPENVINO_MATCH_BATCH, "search": DEFAULT_MAX_BATCH,
+                                           "sentiment": DEFAULT_MAX_BATCH}
+    assert batch_sizes(on("openvino"), 32) == dict.fromkeys(("match", "search", "sentiment"), 32)  # the user's
+    assert batch_sizes(SimpleNamespace(matcher=None))["match"] == DEFAULT_MAX_BATCH
+
+
+def test_max_batch_bounds_each_model_call(models: dict[str, str]) -> None:
+    import httpx
+
+    app = create_app(model=models["model"], load_sentiment=False, window_ms=50, bf16="no", max_batch=4)
+    pairs = [(f"问题{i}怎么办", f"请问问题{i}") for i in range(12)]
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            await asyncio.gather(*(c.post("/match", json={"text_a": a, "text_b": b}) for a, b in pairs))
+
+    asyncio.run(run())
+    batcher = app.state.batchers["match"]
+    assert batcher.max_batch == 4 and batcher.items == 12 and batcher.batches >= 3
 
 
 def test_cli_binds_to_loopback_by_default(models: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
