@@ -281,7 +281,8 @@ def _info_routes(app: Any, models: _Models, batchers: dict[str, MicroBatcher], l
                                              "max_length": m.max_length, "backend": m.backend,
                                              "precision": m.precision},
             "search": None if s is None else {"index": str(models.index), "size": len(s.index), "type": s.index.kind,
-                                              "encoder": s.index.manifest["model"], "rerank_available": m is not None},
+                                              "encoder": s.index.manifest["model"], "rerank_available": m is not None,
+                                              "rerank_weight": s.rerank_weight},
             "sentiment": None if c is None else {"model": c.name, "labels": c.labels, "precision": c.precision},
             "limits": lim.__dict__, "batching": {**batching, **{k: {"batches": b.batches, "items": b.items}
                                                                for k, b in batchers.items()}},

@@ -11,6 +11,7 @@ from conftest import serve_models
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from simpair.search import RERANK_WEIGHT  # noqa: E402
 from simpair.serve import DEFAULT_MAX_BATCH, OPENVINO_MATCH_BATCH, Limits, batch_sizes, create_app  # noqa: E402
 
 
@@ -34,6 +35,7 @@ def test_health_info_docs_and_page(client: TestClient, models: dict[str, str]) -
     assert info["match"]["model"] == models["model"] and info["search"]["size"] == 335
     assert info["sentiment"]["labels"] == ["negative", "positive"] and info["limits"]["max_texts"] == 8
     assert info["batching"]["max_batch"] == dict.fromkeys(("match", "search", "sentiment"), DEFAULT_MAX_BATCH)
+    assert info["search"]["rerank_weight"] == RERANK_WEIGHT  # re-ranked hits: cosine + this x probability
     assert client.get("/docs").status_code == 200
     assert set(client.get("/openapi.json").json()["paths"]) == {"/healthz", "/info", "/match", "/search", "/sentiment"}
     page = client.get("/")
