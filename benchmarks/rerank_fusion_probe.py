@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -104,7 +105,7 @@ def rules(cos, prob):
     rank_prob = np.argsort(np.argsort(-prob, axis=1, kind="stable"), axis=1)
     return {
         "cosine": ([None], lambda _: cos),
-        "probability": ([None], lambda _: prob + 1e-6 * cos),
+        "probability": ([None], lambda _: fused_scores(cos, prob, math.inf)),
         "add": ([0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5], lambda a: fused_scores(cos, prob, a)),
         "gate": ([0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], lambda t: cos + (prob >= t)),
         "rrf": ([1, 5, 10, 30, 60], lambda c: 1 / (c + rank_cos) + 1 / (c + rank_prob)),
@@ -147,8 +148,8 @@ def main() -> int:
     for name, (grid, fn) in rules(cos, prob).items():
         held = []
         for tune, test in (halves, halves[::-1]):
-            best = max(grid, key=lambda p: (score(ids, fn(p), relevant, tune)["recall@1"],
-                                            score(ids, fn(p), relevant, tune)["mrr@10"]))
+            tuned = {p: score(ids, fn(p), relevant, tune) for p in grid}
+            best = max(grid, key=lambda p: (tuned[p]["recall@1"], tuned[p]["mrr@10"]))
             held.append((best, score(ids, fn(best), relevant, test)))
         out[name] = {"parameter_per_half": [p for p, _ in held],
                      "held_out": {m: round(sum(s[m] for _, s in held) / 2, 4) for m in held[0][1]},

@@ -123,7 +123,8 @@ def main() -> int:
 
         half, whole = len(qs) // 2, slice(None)
         grid = [0.0, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, math.inf]
-        a_best = max(grid, key=lambda a: (fused(a, slice(0, half))["recall@1"], fused(a, slice(0, half))["mrr@10"]))
+        tuned = {a: fused(a, slice(0, half)) for a in grid}
+        a_best = max(grid, key=lambda a: (tuned[a]["recall@1"], tuned[a]["mrr@10"]))
         result["rerank"] = {"reranker": args.rerank, "scheme": args.rerank_scheme, "queries": len(qs), "candidates": 50,
                             "without_rerank": retrieval_metrics([r[:10] for r in ranked], rel),
                             "with_rerank": fused(RERANK_WEIGHT, whole), "rerank_weight": RERANK_WEIGHT,

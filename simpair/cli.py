@@ -243,6 +243,12 @@ def train(config_path: str | None, resume: bool, as_json: bool, quiet: bool, **f
 # --------------------------------------------------------------------------- eval
 
 
+_rerank_weight_option = click.option(
+    "--rerank-weight", type=float, default=None,
+    help="Re-ranked order: cosine + this x the matcher's probability (default 0.05; inf: the probability alone; "
+    "0: the bi-encoder's order, hits only annotated).")
+
+
 def _runtime_options(fn: Any) -> Any:
     """--backend / --precision / --threads: how inference runs (see simpair.runtime)."""
     fn = click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all).")(fn)
@@ -585,9 +591,7 @@ def index_info(index_dir: str, as_json: bool) -> None:
               "else the last trained, else the bundled one).")
 @click.option("--rerank-model", default=None, help="Re-rank with this cross-encoder (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True, help="Candidates re-ranked per query.")
-@click.option("--rerank-weight", type=float, default=None,
-              help="Re-ranked order: cosine + this x the matcher's probability (default 0.05; inf: the probability "
-              "alone; 0: the bi-encoder's order, hits only annotated).")
+@_rerank_weight_option
 @click.option("--queries", "queries_file", default=None, help="A file of queries, one a line.")
 @click.option("--domain", default=None, help="The re-ranker decides with the threshold calibrated under this name.")
 @_runtime_options
@@ -630,9 +634,7 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
 @click.option("--rerank-model", default=None,
               help="Also evaluate with this cross-encoder re-ranking (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True)
-@click.option("--rerank-weight", type=float, default=None,
-              help="Re-ranked order: cosine + this x the matcher's probability (default 0.05; inf: the probability "
-              "alone; 0: the bi-encoder's order, hits only annotated).")
+@_rerank_weight_option
 @click.option("--limit", type=int, default=None, help="Evaluate the first N queries only.")
 @_runtime_options
 @click.option("--json", "as_json", is_flag=True)
