@@ -30,6 +30,7 @@ def main() -> int:
     meta = json.loads((src / "simpair.json").read_text(encoding="utf-8"))
     meta.pop("log_history", None)
     meta.pop("base_model_path", None)
+    meta.pop("merged_from", None)  # a path on the machine that bundled it
     meta["best_checkpoint"] = Path(meta.get("best_checkpoint") or "").name or None
     target = ROOT / "simpair" / "bundled" / args.name
     tmp = target.with_name(target.name + ".tmp")

@@ -72,3 +72,37 @@ def test_a_retrieval_set_from_pairs_links_each_text_to_its_positive_partners(tmp
     rel = {q: r for q, r, _ in queries}
     assert rel == {"怎么提额": {id_of["如何提高额度"]}, "如何提高额度": {id_of["怎么提额"], id_of["额度怎么提高"]},
                    "额度怎么提高": {id_of["如何提高额度"]}}  # a text paired with itself is no query
+
+
+def test_pair_fusion_gains_only_from_a_cosine_that_carries_information() -> None:
+    import numpy as np
+    import pair_fusion_probe
+
+    rng = np.random.default_rng(0)
+
+    def sets(informative: bool) -> dict:
+        out = {}
+        for name in ("A", "B"):
+            y = rng.integers(0, 2, 2000)
+            logit = 2.0 * y + rng.normal(0, 1.5, y.size)
+            cos = 0.8 + (0.05 * y if informative else 0) + rng.normal(0, 0.04, y.size)
+            out[name] = (np.c_[logit, cos], y)
+        return out
+
+    for informative in (True, False):
+        data = sets(informative)
+        alone = pair_fusion_probe.held_out(data, [0], seed=1)
+        fused = pair_fusion_probe.held_out(data, [0, 1], seed=1)
+        gain = np.mean([fused[k]["roc_auc"] - alone[k]["roc_auc"] for k in data])
+        assert (gain > 0.03) if informative else (abs(gain) < 0.01)
+        assert all(0.6 < alone[k]["accuracy"] < 0.9 for k in data)
+
+
+def test_the_fusion_cut_maximises_the_mean_accuracy_over_sets() -> None:
+    import numpy as np
+    import pair_fusion_probe
+
+    big = (np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), np.array([0, 0, 0, 1, 1, 1]))
+    small = (np.array([0.4, 0.6]), np.array([0, 1]))
+    cut = pair_fusion_probe.mean_accuracy_cut([big, small])
+    assert 0.4 < cut <= 0.6
