@@ -2,8 +2,9 @@
 
 Scores every pair of the 0/1 dev sets with the matcher (its logit) and the bi-encoder (cosine), then fits one
 logistic regression on (logit, cosine) over every set at once (each set weighted equally) on one random half of
-each set, picks one threshold for the mean per-set accuracy on that half, and scores the other half; both ways,
-averaged. The cross-encoder alone goes through the same steps, so the two rows differ only by the cosine.
+each set, picks one threshold for the mean per-set accuracy on that half (as `simpair train` does), and scores
+the other half; both ways, averaged. The cross-encoder alone goes through the same steps, so the two rows differ
+only by the cosine.
 
     python benchmarks/pair_fusion_probe.py [--matcher matcher] [--encoder encoder] [--limit N]
                                           [--save benchmarks/results/pair_fusion_probe.json]
@@ -46,17 +47,12 @@ def features(matcher: str, encoder: str, limit: int | None) -> dict[str, tuple[n
     return out
 
 
-def mean_accuracy_cut(scored: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The threshold with the best mean per-set accuracy (candidates: 801 quantiles of all scores)."""
-    cands = np.quantile(np.concatenate([s for s, _ in scored]), np.linspace(0, 1, 801))
-    means = [np.mean([((s >= t) == y).mean() for s, y in scored]) for t in cands]
-    return float(cands[int(np.argmax(means))])
-
-
 def held_out(data: dict[str, tuple[np.ndarray, np.ndarray]], cols: list[int], seed: int) -> dict[str, dict]:
     """Fit on one half of every set, score the other; both ways. Per set: accuracy and ROC-AUC (means)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
+
+    from simpair.training.sampling import mean_accuracy_threshold  # the rule simpair's stored thresholds follow
 
     rng = np.random.default_rng(seed)
     halves = {k: np.array_split(rng.permutation(len(y)), 2) for k, (_, y) in data.items()}
@@ -68,7 +64,7 @@ def held_out(data: dict[str, tuple[np.ndarray, np.ndarray]], cols: list[int], se
         w = np.concatenate([np.full(len(y), len(ys) / len(y)) for _, y in fit.values()])
         scale = xs.std(axis=0)  # comparable coefficients: the cosine spreads far less than the logit
         model = LogisticRegression().fit(xs / scale, ys, sample_weight=w)
-        cut = mean_accuracy_cut([(model.decision_function(x / scale), y) for x, y in fit.values()])
+        cut, _ = mean_accuracy_threshold([(model.decision_function(x / scale), y) for x, y in fit.values()])
         for k, (x, y) in data.items():
             idx = halves[k][1 - h]
             s = model.decision_function(x[idx][:, cols] / scale)

@@ -97,12 +97,3 @@ def test_pair_fusion_gains_only_from_a_cosine_that_carries_information() -> None
         assert (gain > 0.03) if informative else (abs(gain) < 0.01)
         assert all(0.6 < alone[k]["accuracy"] < 0.9 for k in data)
 
-
-def test_the_fusion_cut_maximises_the_mean_accuracy_over_sets() -> None:
-    import numpy as np
-    import pair_fusion_probe
-
-    big = (np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), np.array([0, 0, 0, 1, 1, 1]))
-    small = (np.array([0.4, 0.6]), np.array([0, 1]))
-    cut = pair_fusion_probe.mean_accuracy_cut([big, small])
-    assert 0.4 < cut <= 0.6
