@@ -1,0 +1,67 @@
+"""scripts/augment_pairs.py: the derived pairs of the fifth matcher pass (transitive, contrast, STS as 0/1)."""
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import augment_pairs as aug
+
+
+def test_transitive_links_a_group_and_carries_negatives() -> None:
+    rows = [("a", "b", 1), ("b", "c", 1), ("c", "x", 0), ("y", "z", 1)]
+    out = aug.transitive(rows, per_group=5, rng=random.Random(0))
+    positives = {frozenset(r[:2]) for r in out if r[2] == 1}
+    negatives = {frozenset(r[:2]) for r in out if r[2] == 0}
+    assert positives == {frozenset(("a", "c"))}  # the one unlinked pair of {a, b, c}; {y, z} has none
+    assert len(negatives) == 1 and negatives <= {frozenset(("a", "x")), frozenset(("b", "x"))}
+    assert not ({frozenset(r[:2]) for r in rows} & (positives | negatives))  # nothing labelled is repeated
+
+
+def test_transitive_skips_a_negative_inside_one_group() -> None:
+    rows = [("a", "b", 1), ("b", "c", 1), ("a", "c", 0)]  # labels that disagree: no derived negative
+    assert all(r[2] == 1 for r in aug.transitive(rows, per_group=5, rng=random.Random(0)))
+
+
+def test_contrast_swaps_a_shared_word_in_the_second_side() -> None:
+    rows = [("怎么提高信用卡额度", "信用卡额度如何提高", 1), ("你好", "您好", 1), ("今天天气", "明天天气", 0)]
+    out = aug.contrast(rows, aug.CONTRASTS_ZH, random.Random(0))
+    assert out == [("怎么提高信用卡额度", "信用卡额度如何降低", 0), ("信用卡额度如何提高", "信用卡额度如何降低", 0)]
+
+
+def test_contrast_matches_english_whole_words_only() -> None:
+    rows = [("Can I buy it now?", "Is it possible to buy it now?", 1), ("A bus stop", "A busy stop", 1)]
+    out = aug.contrast(rows, [("buy", "sell"), ("bus", "car")], random.Random(0))
+    assert out == [("Can I buy it now?", "Is it possible to sell it now?", 0),
+                   ("Is it possible to buy it now?", "Is it possible to sell it now?", 0)]
+
+
+def test_sts_scores_become_labels_and_the_middle_is_dropped(tmp_path: Path) -> None:
+    sts = tmp_path / "sts.tsv"
+    sts.write_text("sentence1\tsentence2\tscore\na\tb\t5.0\nc\td\t0.0\ne\tf\t2.5\n", encoding="utf-8")
+    assert aug.read_sts(sts) == [("a", "b", 1), ("c", "d", 0)]
+
+
+def test_main_writes_files_and_leaves_out_excluded_pairs(tmp_path: Path) -> None:
+    train = tmp_path / "train.tsv"
+    train.write_text("text_a\ttext_b\tlabel\na\tb\t1\nb\tc\t1\nc\td\t1\n", encoding="utf-8")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("text_a\ttext_b\tlabel\nd\ta\t1\n", encoding="utf-8")
+    assert aug.main([str(train), "--out", str(tmp_path / "aug"), "--exclude", str(dev), "--per-group", "9"]) == 0
+    lines = (tmp_path / "aug" / "transitive.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "text_a\ttext_b\tlabel"
+    assert {frozenset(line.split("\t")[:2]) for line in lines[1:]} == {frozenset("ac"), frozenset("bd")}
+    assert not list((tmp_path / "aug").glob("*.tmp"))
+
+
+def test_a_bad_label_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text_a\ttext_b\tlabel\na\tb\tyes\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.tsv:2: expected"):
+        aug.read_labelled(bad)
+    assert aug.main([str(bad), "--out", str(tmp_path / "aug")]) == 2
+    assert not (tmp_path / "aug").exists()
