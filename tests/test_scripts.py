@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import augment_pairs as aug
 
+from simpair.errors import InputError
+
 
 def test_transitive_links_a_group_and_carries_negatives() -> None:
     rows = [("a", "b", 1), ("b", "c", 1), ("c", "x", 0), ("y", "z", 1)]
@@ -61,7 +63,7 @@ def test_main_writes_files_and_leaves_out_excluded_pairs(tmp_path: Path) -> None
 def test_a_bad_label_names_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_text("text_a\ttext_b\tlabel\na\tb\tyes\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad\.tsv:2: expected"):
+    with pytest.raises(InputError, match=r"bad\.tsv:2: .*expected 0 or 1"):
         aug.read_labelled(bad)
     assert aug.main([str(bad), "--out", str(tmp_path / "aug")]) == 2
     assert not (tmp_path / "aug").exists()
