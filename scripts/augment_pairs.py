@@ -11,6 +11,10 @@ Two derivations, both standard for question-pair corpora:
   today/tomorrow, ...) that both sides contain is swapped in the second side: the two now differ in the one
   word that decides the question — a negative with high overlap, the other half of the bias.
 
+* ``against_overlap``: no new label, a re-weighting — the labelled pairs of each file that word overlap alone
+  gets wrong (positives under the file's best overlap cut, negatives at or over it), so that a pass can weight
+  up the pairs where the overlap shortcut fails (as in debiasing by example weighting against a bias-only model).
+
 Also ``--sts FILE``: a 0-5 score file (ChineseSTS, STS-B train) written as 0/1 (>= 4 same, <= 1 different, the
 middle dropped). Every output row is ``text_a<TAB>text_b<TAB>label`` with a header; caps and a seed keep runs
 repeatable.
@@ -99,6 +103,34 @@ def transitive(rows: Sequence[tuple[str, str, int]], per_group: int, rng: random
     return out
 
 
+def tokens(text: str) -> set[str]:
+    """What overlap is counted on: each CJK character and each lower-cased latin word or number."""
+    return set(re.findall(r"[\u4e00-\u9fff]|[a-z0-9]+", text.lower()))
+
+
+def overlap(a: str, b: str) -> float:
+    """Jaccard overlap of the two sides' tokens (0 when neither has one)."""
+    ta, tb = tokens(a), tokens(b)
+    return len(ta & tb) / len(ta | tb) if ta | tb else 0.0
+
+
+def against_overlap(rows: Sequence[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """The rows a bias-only rule gets wrong: "same when overlap >= t", with t the cut that is right most often
+    on these rows. Returns the positives under t and the negatives at or over it, labels unchanged."""
+    scored = sorted((overlap(a, b), label) for a, b, label in rows)
+    positives_below, negatives_at_or_above = 0, sum(1 - label for _, label in scored)
+    best_errors, cut = positives_below + negatives_at_or_above, float("-inf")
+    for i, (value, label) in enumerate(scored):  # cut just above scored[i]: rows 0..i are called different
+        positives_below += label
+        negatives_at_or_above -= 1 - label
+        if i + 1 < len(scored) and scored[i + 1][0] == value:
+            continue  # a cut must fall between two distinct values
+        errors = positives_below + negatives_at_or_above
+        if errors < best_errors:
+            best_errors, cut = errors, scored[i + 1][0] if i + 1 < len(scored) else float("inf")
+    return [(a, b, label) for a, b, label in rows if (overlap(a, b) >= cut) != bool(label)]
+
+
 def _pattern(word: str) -> re.Pattern[str]:
     """English: the word, whole and in any case; Chinese: the characters anywhere."""
     return re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE) if word.isascii() else re.compile(re.escape(word))
@@ -156,20 +188,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read every input, derive, then write the three files."""
+    """Read every input, derive, then write the four files."""
     rng = random.Random(args.seed)
-    derived, swapped = [], []
+    derived, swapped, hard = [], [], []
     for path in args.files:
         rows = read_labelled(path)
         new = transitive(rows, args.per_group, rng)
         derived += new
         swapped += contrast(rows, CONTRASTS_ZH + CONTRASTS_EN, rng)
+        wrong = against_overlap(rows)
+        hard += wrong
         print(f"{path}: {len(rows)} rows -> {sum(r[2] for r in new)} transitive positives, "
-              f"{sum(1 - r[2] for r in new)} negatives", file=sys.stderr)
+              f"{sum(1 - r[2] for r in new)} negatives; overlap alone wrong on {len(wrong)}", file=sys.stderr)
     sts = [row for path in args.sts for row in read_sts(path)]
     swapped += contrast(sts, CONTRASTS_ZH + CONTRASTS_EN, rng)
     banned = {frozenset((a, b)) for path in args.exclude for a, b, _ in read_labelled(path)}
-    for name, rows in (("transitive", derived), ("contrast", swapped), ("sts", sts)):
+    outputs = (("transitive", derived), ("contrast", swapped), ("sts", sts), ("against_overlap", hard))
+    for name, rows in outputs:
         rows = [r for r in rows if frozenset(r[:2]) not in banned]
         if rows:
             rng.shuffle(rows)
