@@ -93,8 +93,8 @@ matcher: install
 # same files plus pairs derived from the non-LCQMC files by scripts/augment_pairs.py (configs/general-matcher-pass5b.yaml,
 # 150,000 pairs, ~32 min), cut to rank $(GENERAL_RANK) and bundled; pass 6 from that on the same files plus the labelled
 # pairs word overlap alone gets wrong (configs/general-matcher-pass6.yaml, 100,000 pairs, ~33 min), cut to rank
-# $(GENERAL_RANK), bundled, and the multi-domain table. Each training step is
-# resumable with RESUME=--resume; ~4 hours on 2 cores in all.
+# $(GENERAL_RANK), bundled, and the multi-domain table. Each training step is resumable with RESUME=--resume;
+# ~4 hours on 2 cores in all.
 RESUME ?=
 GENERAL_RANK ?= 144
 AUGMENT_INPUTS := $(addprefix ../shared/data/,bq/train.tsv afqmc/train.tsv atec/train.tsv atec-ccks/train.tsv \

@@ -1,7 +1,7 @@
 """Derived training pairs against the matcher's lexical-overlap bias (issue 17): read labelled pair files, write
 new 0/1 pair files for ``simpair train`` (outside git: they are made from research data).
 
-Two derivations, both standard for question-pair corpora:
+Two derivations, both standard for question-pair corpora, and one re-weighting:
 
 * ``transitive``: within one file, questions joined by positive pairs ask the same thing, so two questions of
   one group that no pair links are a new positive — usually with fewer shared words than the labelled ones,
