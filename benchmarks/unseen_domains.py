@@ -67,6 +67,7 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     from simpair import read_pairs
+    from simpair.cross_encoder import decide
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append",
@@ -82,7 +83,7 @@ def main() -> None:
         s, threshold = score(name, pairs)
         scores.append(s)
         wrong = [{"text_a": a, "text_b": b, "label": int(y), "score": round(float(p), 3)}
-                 for (a, b), y, p in zip(pairs, labels, s) if (p >= threshold) != bool(y)]
+                 for (a, b), y, p in zip(pairs, labels, s) if decide(p, threshold) != bool(y)]
         row = {"model": name, "threshold": round(threshold, 4), "right": len(pairs) - len(wrong),
                "pairs": len(pairs), "roc_auc": round(float(roc_auc_score(labels, s)), 3),
                "paraphrases_missed": sum(w["label"] for w in wrong),

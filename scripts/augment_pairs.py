@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from simpair import read_pairs
+from simpair.cross_encoder import decide
 from simpair.errors import SimpairError
 
 # word, contrast word: swapped both ways. Written for this script; words of runs/handcheck*.tsv (the hand-written
@@ -116,8 +117,11 @@ def overlap(a: str, b: str) -> float:
 
 def against_overlap(rows: Sequence[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
     """The rows a bias-only rule gets wrong: "same when overlap >= t", with t the cut that is right most often
-    on these rows. Returns the positives under t and the negatives at or over it, labels unchanged."""
-    scored = sorted((overlap(a, b), label) for a, b, label in rows)
+    on these rows (the lowest such cut; `simpair.metrics.best_threshold` breaks ties towards 0.5 instead, which
+    would change the file pass 6 was trained on). Returns the positives under t and the negatives at or over it,
+    labels unchanged."""
+    values = [overlap(a, b) for a, b, _ in rows]
+    scored = sorted(zip(values, (label for _, _, label in rows)))
     positives_below, negatives_at_or_above = 0, sum(1 - label for _, label in scored)
     best_errors, cut = positives_below + negatives_at_or_above, float("-inf")
     for i, (value, label) in enumerate(scored):  # cut just above scored[i]: rows 0..i are called different
@@ -128,7 +132,7 @@ def against_overlap(rows: Sequence[tuple[str, str, int]]) -> list[tuple[str, str
         errors = positives_below + negatives_at_or_above
         if errors < best_errors:
             best_errors, cut = errors, scored[i + 1][0] if i + 1 < len(scored) else float("inf")
-    return [(a, b, label) for a, b, label in rows if (overlap(a, b) >= cut) != bool(label)]
+    return [row for row, value in zip(rows, values) if decide(value, cut) != bool(row[2])]
 
 
 def _pattern(word: str) -> re.Pattern[str]:
