@@ -123,14 +123,21 @@ general-matcher: install
 
 # The bundled general bi-encoder (simpair/bundled/encoder, the default model of `index build`): e5-small trained
 # on every pair, NLI and STS set of ../shared in two passes (configs/general-encoder.yaml, then
-# configs/general-encoder-pass2.yaml weighted to the lagging sets; MNRL with hard negatives + CoSENT),
-# a rank-$(ENCODER_RANK) delta, bundling, and its rows of the multi-domain table.
+# configs/general-encoder-pass2.yaml weighted to the lagging sets; MNRL with hard negatives + CoSENT), then a
+# third distilled from the bundled matcher (scripts/silver_pairs.py: each training file's questions and their
+# encoder neighbours, scored by `matcher`; configs/general-encoder-pass3.yaml), a rank-$(ENCODER_RANK) delta,
+# bundling, and its rows of the multi-domain table. The teacher is the bundled matcher (make general-matcher).
 ENCODER_RANK ?= 128
 general-encoder: install
 	$(BIN)/simpair train --config configs/general-encoder.yaml $(RESUME)
 	$(BIN)/simpair train --config configs/general-encoder-pass2.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-encoder2 --delta-rank $(ENCODER_RANK) --out runs/general-encoder-delta
 	$(BIN)/python scripts/bundle_model.py runs/general-encoder-delta encoder --card docs/cards/encoder.md
+	$(BIN)/python scripts/silver_pairs.py --teacher matcher --student encoder --out runs/silver/silver.tsv \
+		$(AGAINST_OVERLAP_INPUTS) $(subst --dev,--exclude,$(GENERAL_DEV)) --exclude ../shared/data/stsb-zh/dev.tsv
+	$(BIN)/simpair train --config configs/general-encoder-pass3.yaml $(RESUME)
+	$(BIN)/simpair export runs/general-encoder3 --delta-rank $(ENCODER_RANK) --out runs/general-encoder3-delta
+	$(BIN)/python scripts/bundle_model.py runs/general-encoder3-delta encoder --card docs/cards/encoder.md
 	$(BIN)/python benchmarks/multi_domain.py --model encoder --model e5-small --save benchmarks/results/multi_domain_encoder.json
 
 clean:

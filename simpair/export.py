@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
-
 from .errors import SimpairError
 from .models import META_FILE, is_adapter, load_classifier, read_meta, resolve
-from .models.bundled_encoder import copy_sentence_transformers_config
+from .models.bundled_encoder import STAMP, copy_sentence_transformers_config, is_encoder_delta
 from .models.card import model_card
 from .models.load import ADAPTER_CONFIG, label_kwargs, load_kwargs
+from .models.resolve import BUNDLED_ENCODERS
 from .utils import atomic_dir, check_out_dir, dir_size
 
 
 def merge_adapter(model: str, out: str | Path) -> dict[str, Any]:
     """Write ``model`` (a LoRA adapter directory or bundled name) merged into its base as ``out``."""
+    if model in BUNDLED_ENCODERS or is_encoder_delta(Path(model)):
+        return _copy_merged_encoder(model, Path(out))
     path = Path(resolve(model))
     if not is_adapter(path):
         raise SimpairError(f"{model}: not an adapter directory (no adapter_config.json); it is already a plain model")
@@ -44,6 +47,18 @@ def merge_adapter(model: str, out: str | Path) -> dict[str, Any]:
     with atomic_dir(target) as tmp:
         net.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    return {"model": model, "out": str(target), "merged": True, "saved_bytes": dir_size(target)}
+
+
+def _copy_merged_encoder(model: str, target: Path) -> dict[str, Any]:
+    """A bi-encoder delta merged: the plain sentence-transformers directory resolve() makes, copied to ``target``."""
+    check_out_dir(target)
+    plain = Path(resolve(model))
+    with atomic_dir(target) as tmp:
+        shutil.copytree(plain, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(STAMP))
+        meta = json.loads((tmp / META_FILE).read_text(encoding="utf-8")) if (tmp / META_FILE).is_file() else {}
+        meta.update(adapter=False, merged_from=model)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     return {"model": model, "out": str(target), "merged": True, "saved_bytes": dir_size(target)}
 

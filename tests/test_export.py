@@ -127,3 +127,34 @@ def test_bi_encoder_delta_becomes_a_sentence_transformers_directory(tiny_bert: P
         shutil.copy2(tmp_path / "delta1" / name, tmp_path / "delta" / name)
     materialize(tmp_path / "delta", tiny_bert, out)
     assert (out / "bundle.json").stat().st_mtime_ns != stamp
+
+
+def test_a_bi_encoder_delta_directory_loads_and_merges_by_path(tiny_bert: Path, tmp_path: Path,
+                                                               train_file: Path) -> None:
+    """The delta `export --delta-rank` writes for a bi-encoder is usable where it lies: BiEncoder(path) merges it
+    once into the cache, and `export --merge` writes it out as a plain sentence-transformers directory."""
+    from sentence_transformers import SentenceTransformer
+
+    from simpair.bi_encoder import BiEncoder
+    from simpair.models import resolve
+
+    bi = tmp_path / "bi"
+    train(build_config(dict(kind="bi-encoder", model=str(tiny_bert), train=str(train_file), out=str(bi),
+                            max_steps=4, batch_size=8, bf16="no", freeze_embeddings="yes", prefix="q: ")),
+          progress=False)
+    hidden = SentenceTransformer(str(bi), device="cpu")[0].auto_model.config.hidden_size
+    lowrank_delta(str(bi), str(tiny_bert), hidden, tmp_path / "delta")
+    texts = ["怎么开初婚未育证明", "你好"]
+    want = BiEncoder(str(bi)).encode(texts)
+    cached = Path(resolve(str(tmp_path / "delta")))
+    assert cached != tmp_path / "delta" and (cached / "model.safetensors").is_file()
+    assert Path(resolve(str(tmp_path / "delta"))) == cached  # merged once, found again
+    assert BiEncoder(str(tmp_path / "delta")).encode(texts) == pytest.approx(want, abs=3e-3)
+    res = CliRunner().invoke(main, ["export", str(tmp_path / "delta"), "--merge", "--out", str(tmp_path / "plain")])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "plain" / "simpair.json").read_text(encoding="utf-8"))
+    assert meta["adapter"] is False and meta["merged_from"] == str(tmp_path / "delta")
+    assert not any((tmp_path / "plain" / name).exists() for name in ("adapter_config.json", "bundle.json"))
+    got = SentenceTransformer(str(tmp_path / "plain"), device="cpu").encode(["q: " + t for t in texts],
+                                                                           normalize_embeddings=True)
+    assert got == pytest.approx(want, abs=3e-3)

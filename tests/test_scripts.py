@@ -1,5 +1,6 @@
 """scripts/augment_pairs.py: the derived pairs of the matcher passes (transitive, contrast, STS as 0/1, the pairs
-word overlap alone gets wrong)."""
+word overlap alone gets wrong); scripts/silver_pairs.py: neighbour pairs scored by a cross-encoder for the
+bi-encoder."""
 from __future__ import annotations
 
 import random
@@ -11,7 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import augment_pairs as aug
+import numpy as np
+import silver_pairs as silver
+from conftest import DATA, train_tiny_pair_model
 
+from simpair import read_pairs
 from simpair.errors import InputError
 
 
@@ -83,3 +88,35 @@ def test_a_bad_label_names_file_and_line(tmp_path: Path) -> None:
         aug.read_labelled(bad)
     assert aug.main([str(bad), "--out", str(tmp_path / "aug")]) == 2
     assert not (tmp_path / "aug").exists()
+
+
+def test_neighbours_are_found_by_rank_and_never_the_query_itself() -> None:
+    angles = np.array([0.0, 0.1, 0.3, 0.6, 1.0])  # unit vectors: cosine order follows the angle gaps
+    emb = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    assert silver.neighbours(emb, queries=2, ranks=[1, 2], chunk=1) == [(0, 1), (0, 2), (1, 0), (1, 2)]
+    assert silver.neighbours(emb, queries=5, ranks=[4]) == [(0, 4), (1, 4), (2, 4), (3, 0), (4, 0)]
+
+
+def test_main_writes_teacher_scores_without_dev_texts_or_labelled_pairs(tmp_path: Path, tiny_bert: Path) -> None:
+    teacher = train_tiny_pair_model(tiny_bert, tmp_path / "teacher")
+    out = tmp_path / "silver" / "silver.tsv"
+    args = [str(DATA / "train.tsv"), "--out", str(out), "--teacher", str(teacher), "--student", str(tiny_bert),
+            "--exclude", str(DATA / "dev.tsv"), "--queries", "40", "--per-query", "2", "--depth", "5"]
+    assert silver.main(args) == 0
+    data = read_pairs(out, warn=False)
+    assert data.task == "regression" and 40 <= len(data.pairs) <= 80  # score file; 2 neighbours a query, deduplicated
+    assert all(0.0 <= p.label <= 5.0 for p in data.pairs) and len({p.label for p in data.pairs}) > 1
+    dev_texts = silver.texts_of(DATA / "dev.tsv")
+    labelled = {frozenset((p.text_a, p.text_b)) for p in read_pairs(DATA / "train.tsv", warn=False).pairs}
+    for p in data.pairs:
+        assert p.text_a != p.text_b and not {p.text_a, p.text_b} & dev_texts
+        assert frozenset((p.text_a, p.text_b)) not in labelled
+    assert not list(out.parent.glob("*.tmp"))
+
+
+def test_silver_bad_input_names_the_file_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text_a\ttext_b\tlabel\na\tb\tyes\n", encoding="utf-8")
+    assert silver.main([str(bad), "--out", str(tmp_path / "s" / "s.tsv")]) == 2
+    assert f"{bad}:2" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -35,6 +35,24 @@ def copy_sentence_transformers_config(src: Path, dst: Path) -> None:
             shutil.copytree(src / sub, dst / sub, dirs_exist_ok=True)
 
 
+def is_encoder_delta(path: Path) -> bool:
+    """True for a bi-encoder delta directory (an adapter beside sentence-transformers modules), as
+    ``simpair export --delta-rank`` writes for a bi-encoder and as the bundled ``encoder`` is."""
+    return (path / "adapter_config.json").is_file() and (path / "modules.json").is_file()
+
+
+def delta_base(path: Path) -> str:
+    """The base model a bi-encoder delta was cut over, as simpair names it (``e5-small``)."""
+    meta = path / "simpair.json"
+    base = json.loads(meta.read_text(encoding="utf-8")).get("base_model") if meta.is_file() else None
+    return base or json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+
+
+def cache_name(path: Path) -> str:
+    """A cache directory name for a delta directory: its adapter's SHA-256 (the same delta, one merge)."""
+    return "delta-" + file_sha256(path / "adapter_model.safetensors")[:16]
+
+
 def materialize(bundle: Path, base: Path, target: Path) -> Path:
     """``target``: the bundled delta ``bundle`` merged into ``base`` as a sentence-transformers directory,
     made once (and again when the bundle changes)."""

@@ -133,6 +133,10 @@ def resolve(name: str) -> str:
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
             raise ModelNotFoundError(f"{name}: no config.json (or adapter_config.json) in this directory; "
                                      "it is not a model directory")
+        from .bundled_encoder import cache_name, delta_base, is_encoder_delta, materialize
+
+        if is_encoder_delta(path):  # a bi-encoder delta: merged once into a plain directory in the cache
+            return str(materialize(path, Path(resolve(delta_base(path))), models_dir() / cache_name(path)))
         return str(path)
     if _looks_like_path(name):
         known = ", ".join(ALIASES)
