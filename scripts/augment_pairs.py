@@ -163,12 +163,12 @@ def read_sts(path: Path) -> list[tuple[str, str, int]]:
     return [(p.text_a, p.text_b, int(p.label >= 4)) for p in pairs if p.label >= 4 or p.label <= 1]
 
 
-def write(path: Path, rows: Sequence[tuple[str, str, int]]) -> None:
-    """Rows as a tab-separated file with a header, written aside then renamed."""
+def write(path: Path, rows: Sequence[tuple[str, str, int | str]], column: str = "label") -> None:
+    """Rows as a tab-separated file with a header (the third column named ``column``), written aside then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as f:
-        f.write("text_a\ttext_b\tlabel\n")
+        f.write(f"text_a\ttext_b\t{column}\n")
         for a, b, label in rows:  # the reader splits on tabs and lines: no text holds either
             f.write(f"{a}\t{b}\t{label}\n")
     tmp.replace(path)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from augment_pairs import read_labelled
+from augment_pairs import read_labelled, write
 
 from simpair import read_pairs
 from simpair.errors import SimpairError
@@ -113,21 +113,10 @@ def run(args: argparse.Namespace) -> int:
     probs = CrossEncoder(args.teacher).predict(pairs, batch_size=64, progress=args.progress)
     rows = [(a, b, f"{5 * float(p):.3f}") for (a, b), p in zip(pairs, probs)]
     rng.shuffle(rows)
-    write_scores(args.out, rows)
+    write(args.out, rows, column="score")
     hist = np.histogram(probs, bins=5, range=(0, 1))[0]
     print(f"{args.out}: {len(rows)} pairs; teacher probability by fifths {hist.tolist()}", file=sys.stderr)
     return 0
-
-
-def write_scores(path: Path, rows: Sequence[tuple[str, str, str]]) -> None:
-    """Rows as a tab-separated score file with a header, written aside then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write("text_a\ttext_b\tscore\n")
-        for a, b, score in rows:
-            f.write(f"{a}\t{b}\t{score}\n")
-    tmp.replace(path)
 
 
 if __name__ == "__main__":
