@@ -34,6 +34,7 @@ from pathlib import Path
 from simpair import read_pairs
 from simpair.cross_encoder import decide
 from simpair.errors import SimpairError
+from simpair.training.debias import overlap
 
 # word, contrast word: swapped both ways. Written for this script; words of runs/handcheck*.tsv (the hand-written
 # check pairs) were left out on purpose, so that check still measures what the idea generalises to.
@@ -102,17 +103,6 @@ def transitive(rows: Sequence[tuple[str, str, int]], per_group: int, rng: random
         if others:
             out.append((rng.choice(others), b, 0))
     return out
-
-
-def tokens(text: str) -> set[str]:
-    """What overlap is counted on: each CJK character and each lower-cased latin word or number."""
-    return set(re.findall(r"[\u4e00-\u9fff]|[a-z0-9]+", text.lower()))
-
-
-def overlap(a: str, b: str) -> float:
-    """Jaccard overlap of the two sides' tokens (0 when neither has one)."""
-    ta, tb = tokens(a), tokens(b)
-    return len(ta & tb) / len(ta | tb) if ta | tb else 0.0
 
 
 def against_overlap(rows: Sequence[tuple[str, str, int]]) -> list[tuple[str, str, int]]:

@@ -176,6 +176,8 @@ _TRAIN_FLAGS = [
     ("--freeze-embeddings", "freeze_embeddings", click.Choice(CHOICES["freeze_embeddings"]), "Freeze word embeddings."),
     ("--freeze-layers", "freeze_layers", int, "Freeze the first N encoder layers."),
     ("--bf16", "bf16", click.Choice(CHOICES["bf16"]), "bf16 autocast (auto: when the CPU supports it)."),
+    ("--debias", "debias", click.Choice(CHOICES["debias"]),
+     "Cross-encoder, 0/1 labels: 'overlap' trains against the word-overlap shortcut (product of experts)."),
     ("--checkpoint-dir", "checkpoint_dir", str, "Where checkpoints and TensorBoard logs go (default OUT.checkpoints)."),
     ("--threads", "threads", int, "Torch CPU threads."),
     ("--train-limit", "train_limit", int, "Use only the first N training pairs."),

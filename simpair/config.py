@@ -74,6 +74,9 @@ class TrainConfig:
     swap_augment: bool = False
     label_smoothing: float = 0.0  # classification: cross-entropy label smoothing (the Trainer's factor)
     rdrop_alpha: float = 0.0  # classification: R-Drop weight (two dropout passes + symmetric KL); 0 = off
+    # cross-encoder, 0/1 labels: "overlap" trains against the word-overlap shortcut (product of experts with a
+    # bias-only model of each train file; training.debias); "none" = plain cross-entropy
+    debias: str = "none"
     group_by_length: bool = True
     checkpoint_dir: str | None = None
     deepspeed: str | None = None  # a DeepSpeed JSON config (e.g. configs/deepspeed-zero2.json); multi-GPU runs
@@ -98,6 +101,7 @@ CHOICES = {
     "method": ("full", "freeze", "lora", "bitfit", "prompt", "prefix"),
     "freeze_embeddings": ("auto", "yes", "no"),
     "bf16": ("auto", "yes", "no"),
+    "debias": ("none", "overlap"),
     "lr_scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
 }
 

@@ -102,6 +102,8 @@ def _check(cfg: TrainConfig) -> None:
                           "lora/prompt/prefix are for the cross-encoder and classifiers")
     if cfg.task == "classify":
         raise ConfigError("task classify: single-text classification trains a classifier, not a bi-encoder")
+    if cfg.debias != "none":
+        raise ConfigError(f"debias: {cfg.debias!r} is for the cross-encoder; the bi-encoder trains without it")
 
 
 def read_bi_files(paths: str | list[str] | None, cfg: TrainConfig) -> list[PairData]:

@@ -32,6 +32,7 @@ from ..models.card import model_card
 from ..models.load import TOKENIZER_FILES, label_kwargs, load_kwargs, remote_code_errors
 from ..utils import atomic_dir, atomic_write_text, dir_size
 from .common import check_run, mean_train_loss, process_rank, record_base, resume_point, trainer_kwargs, versions
+from .debias import BIAS_COLUMN, poe_trainer
 from .examples import Examples, dev_metrics, positive_probability, read_examples, tokenized
 from .peft_methods import PEFT_METHODS, apply_method
 from .sampling import mean_accuracy_threshold
@@ -135,6 +136,8 @@ def _trainer(cfg: TrainConfig, ex: Examples, model: _Model, dev_sets: list[Any],
 
     if cfg.rdrop_alpha and ex.task == "regression":
         raise ConfigError("rdrop_alpha: R-Drop applies to classification, not to regression scores")
+    if cfg.rdrop_alpha and ex.bias is not None:
+        raise ConfigError("rdrop_alpha and debias: choose one training loss")
     dev_ds: Any = None
     if dev_sets:
         dev_ds = dev_sets[0] if len(dev_sets) == 1 else dict(zip(dev_names(ex.devs), dev_sets))
@@ -148,6 +151,7 @@ def _trainer(cfg: TrainConfig, ex: Examples, model: _Model, dev_sets: list[Any],
         dataloader_num_workers=cfg.dataloader_workers,
         disable_tqdm=not progress,
         label_names=["labels"],  # a PeftModel's forward(**kwargs) hides them from the Trainer
+        remove_unused_columns=ex.bias is None,  # the bias column must reach compute_loss
     )
 
     def compute_metrics(pred: Any) -> dict[str, float]:
@@ -160,9 +164,12 @@ def _trainer(cfg: TrainConfig, ex: Examples, model: _Model, dev_sets: list[Any],
     if cfg.early_stopping_patience and dev_ds is not None:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer_cls = rdrop_trainer(Trainer, cfg.rdrop_alpha) if cfg.rdrop_alpha else Trainer
+    train_ds = tokenized(*ex.train, model.tokenizer, cfg.max_length)
+    if ex.bias is not None:
+        trainer_cls = poe_trainer(trainer_cls)
+        train_ds = train_ds.add_column(BIAS_COLUMN, ex.bias)
     if len(dev_sets) > 1:
         trainer_cls = mean_over_files_trainer(trainer_cls)
-    train_ds = tokenized(*ex.train, model.tokenizer, cfg.max_length)
     return trainer_cls(model=model.net, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
                        data_collator=DataCollatorWithPadding(model.tokenizer), processing_class=model.tokenizer,
                        compute_metrics=compute_metrics if dev_ds is not None else None, callbacks=cbs)

@@ -14,6 +14,7 @@ from ..metrics import classification_metrics, multiclass_metrics, regression_met
 from ..readers import TextData, add_swapped, read_texts
 from ..readers.texts import is_int, sort_labels
 from .common import as_list, data_record, read_files, read_joined
+from .debias import bias_column
 from .sampling import describe, mix
 
 LABELS = {0: "different", 1: "same"}
@@ -61,6 +62,7 @@ class Examples:
     devs: list[tuple[str, list[str], list[str] | None, list[Any]]]  # (path, a, b, labels) per dev file
     scale: float
     records: dict[str, Any]
+    bias: list[list[float]] | None = None  # debias: the bias-only model's log-probabilities per training pair
 
 
 def read_examples(cfg: TrainConfig) -> Examples:
@@ -69,6 +71,9 @@ def read_examples(cfg: TrainConfig) -> Examples:
         return _text_examples(cfg)
     files = read_files(cfg.train, cfg, cfg.task)
     task = files[0].task
+    if cfg.debias != "none" and (task != "classification" or cfg.kind != "cross-encoder"):
+        raise ConfigError(f"debias: {cfg.debias!r} needs a cross-encoder on 0/1 labels; "
+                          f"this run is a {cfg.kind} on {task} data")
     regression = task == "regression"
     mixed, drawn = mix([d.pairs for d in files], cfg.sample_temperature, cfg.sample_size, cfg.seed,
                         cfg.sample_weights)
@@ -78,6 +83,7 @@ def read_examples(cfg: TrainConfig) -> Examples:
     if not regression and len({p.label for p in pairs}) < 2:
         raise InputError(as_list(cfg.train)[0], None, "all training labels are the same; expected both 0 and 1")
     scale = float(cfg.score_range[1]) if regression else 1.0
+    bias, strength = bias_column([d.pairs for d in files], pairs) if cfg.debias == "overlap" else (None, {})
 
     def labels(ps: list) -> list[Any]:
         return [float(p.label) / scale if regression else int(p.label) for p in ps]
@@ -90,11 +96,14 @@ def read_examples(cfg: TrainConfig) -> Examples:
     return Examples(task, [] if regression else [LABELS[0], LABELS[1]],
                     ([p.text_a for p in pairs], [p.text_b for p in pairs], labels(pairs)), devs, scale,
                     {"train": data_record(cfg.train, [len(d) for d in files]),
+                     "debias": {"method": cfg.debias, "bias_roc_auc": {files[i].path: round(auc, 4)
+                                                                       for i, auc in strength.items()}}
+                     if bias is not None else None,
                      "train_stats": {d.path: d.stats for d in files} if len(files) > 1 else files[0].stats,
                      "train_mix": describe([d.path for d in files], [len(d) for d in files], drawn,
                                            cfg.sample_weights)
                      if cfg.sample_temperature or cfg.sample_size or cfg.sample_weights else None,
-                     "dev": data_record(cfg.dev)})
+                     "dev": data_record(cfg.dev)}, bias)
 
 
 def _text_examples(cfg: TrainConfig) -> Examples:
