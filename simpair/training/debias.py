@@ -30,8 +30,7 @@ def tokens(text: str) -> set[str]:
 
 def overlap(a: str, b: str) -> float:
     """Jaccard overlap of the two sides' tokens (0 when neither has one)."""
-    ta, tb = tokens(a), tokens(b)
-    return len(ta & tb) / len(ta | tb) if ta | tb else 0.0
+    return overlap_features(a, b)[0]
 
 
 def overlap_features(a: str, b: str) -> list[float]:

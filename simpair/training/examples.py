@@ -71,9 +71,8 @@ def read_examples(cfg: TrainConfig) -> Examples:
         return _text_examples(cfg)
     files = read_files(cfg.train, cfg, cfg.task)
     task = files[0].task
-    if cfg.debias != "none" and (task != "classification" or cfg.kind != "cross-encoder"):
-        raise ConfigError(f"debias: {cfg.debias!r} needs a cross-encoder on 0/1 labels; "
-                          f"this run is a {cfg.kind} on {task} data")
+    if cfg.debias != "none" and task != "classification":  # the bi-encoder refuses it in its own check
+        raise ConfigError(f"debias: {cfg.debias!r} needs 0/1 labels; the training data holds {task} labels")
     regression = task == "regression"
     mixed, drawn = mix([d.pairs for d in files], cfg.sample_temperature, cfg.sample_size, cfg.seed,
                         cfg.sample_weights)
