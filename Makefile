@@ -71,7 +71,7 @@ lock:
 # The readers' property tests with FUZZ_EXAMPLES fresh random examples each (the test run uses 60 fixed ones).
 FUZZ_EXAMPLES ?= 5000
 fuzz: install
-	SIMPAIR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_readers_properties.py
+	SIMPAIR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/readers/test_readers_properties.py
 
 # The bundled LCQMC specialist (simpair/bundled/matcher-lcqmc), from scratch: three passes over full LCQMC
 # from ../shared (~2 hours on 2 cores), a rank-$(MATCHER_RANK) delta over e5-small, then bundling with its card.
