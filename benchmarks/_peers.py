@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,4 +94,28 @@ def best_ratio(results: dict[str, dict[str, Any]], rate: str,
         out["equal_quality"] = {"reference": REFERENCE_ROW, "tolerances": tolerances,
                                 "best_simpair": ours and ours[0], "best_sentence_transformers": peer and peer[0],
                                 "ratio": round(ours[1] / peer[1], 2) if ours and peer else None}
+    return out
+
+
+def head_to_head(rounds: int, ours: tuple[str, Callable[[], float]],
+                 theirs: dict[str, Callable[[], float]], items: int) -> dict[str, Any]:
+    """simpair's best path against each contending peer, timed in alternating order for ``rounds`` rounds.
+
+    On a host whose speed drifts by tens of percent within minutes, one pass per row in a long sweep gives a
+    ratio that moves from run to run; timing the two contenders back to back, again and again, pairs each of
+    ours with a peer pass measured under the same conditions. Each callable returns the seconds of one timed
+    pass over ``items`` items. Reports the rates of every round, the ratio per round and their median."""
+    names = [ours[0], *theirs]
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    calls = {ours[0]: ours[1], **theirs}
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]  # who goes first alternates
+        for name in order:
+            rates[name].append(round(items / calls[name](), 1))
+    out: dict[str, Any] = {"rounds": rounds, "order": "alternating", "pairs_per_second": rates, "ratios": {}}
+    for name in theirs:
+        per_round = [a / b for a, b in zip(rates[ours[0]], rates[name])]
+        out["ratios"][name] = {"per_round": [round(x, 2) for x in per_round],
+                               "median": round(statistics.median(per_round), 2),
+                               "min": round(min(per_round), 2), "max": round(max(per_round), 2)}
     return out

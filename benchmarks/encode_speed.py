@@ -8,9 +8,10 @@ ONNX Runtime (fp32, int8) and OpenVINO (fp32, bf16, static int8; each exported f
 path's embeddings to sentence-transformers' fp32 ones, and the ROC-AUC of cosine(a, b) against the labels of
 the first 1,000 dev pairs (encoded in the same timed call, after the sentences). ``summary``: simpair's
 fastest row against the fastest sentence-transformers row, and in ``equal_quality`` among rows whose pair AUC is
-within 0.003 of ST's torch fp32 row (issue 16: >= 1.5x at equal quality).
+within 0.003 of ST's torch fp32 row (issue 16: >= 1.5x at equal quality). ``--head-to-head N`` then times simpair's
+best row against the best ST rows in N alternating rounds (``head_to_head``; see match_speed.py).
 
-    python benchmarks/encode_speed.py [--model encoder] [--texts 4000] [--quick] [--save FILE]
+    python benchmarks/encode_speed.py [--model encoder] [--texts 4000] [--quick] [--head-to-head 5] [--save FILE]
 """
 from __future__ import annotations
 
@@ -43,6 +44,30 @@ def simpair_rows(model: str, texts: list[str], args: argparse.Namespace) -> dict
     return rows
 
 
+def head_to_head_block(summary: dict[str, Any], model: str, texts: list[str], prefix: str,
+                       args: argparse.Namespace) -> dict[str, Any]:
+    """simpair's best path (at equal quality where there is one) against ST's best rows, in alternating rounds."""
+    from _common import timed
+    from _peers import head_to_head, run_peer
+
+    from simpair import BiEncoder
+
+    equal = summary.get("equal_quality") or {}
+    ours = equal.get("best_simpair") or summary["best_simpair"]
+    backend, precision = ours.split()[1:3]
+    enc = BiEncoder(model, backend=backend, precision=precision)
+    sentences = [prefix + t for t in texts]
+    theirs = {}
+    for name in dict.fromkeys(n for n in (summary["best_sentence_transformers"],
+                                          equal.get("best_sentence_transformers")) if n):
+        config = name.split()[-1]
+        theirs[name] = lambda config=config: run_peer("bi", config, model, {"sentences": sentences}, args.batch_size,
+                                                      512, 1)["seconds"]
+    return head_to_head(args.head_to_head,
+                        (ours, lambda: timed(lambda: enc.encode(texts, batch_size=args.batch_size), 1)[1]),
+                        theirs, len(texts))
+
+
 def main() -> int:
     import numpy as np
     import torch
@@ -62,6 +87,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-peers", action="store_true", help="Only simpair and sentence-transformers torch.")
+    parser.add_argument("--head-to-head", type=int, default=0, metavar="N",
+                        help="Then N alternating rounds of simpair's best row against ST's best rows.")
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
     if args.quick:
@@ -102,6 +129,8 @@ def main() -> int:
         "summary": summary,
         "roofline": roofline(model, [prefix + t for t in texts], 512,
                              {k: results[k]["sentences_per_second"] for k in rows_of(summary, results)}),
+        "head_to_head": head_to_head_block(summary, model, texts, prefix, args)
+        if args.head_to_head and summary and summary.get("ratio") else None,
         "skipped": skipped, "results": results,
     }, args.save)
     return 0

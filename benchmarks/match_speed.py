@@ -9,9 +9,13 @@ OpenVINO (fp32, bf16, static int8; each exported first when missing). Each row: 
 accuracy at the model's stored threshold and ROC-AUC on the same pairs; ``--full-dev`` adds every simpair
 path's accuracy and AUC on all of LCQMC dev. ``summary`` is simpair's fastest row against the fastest
 sentence-transformers row, and in ``equal_quality`` the same among rows within 0.3 points of accuracy and 0.003 of
-AUC of ST's torch fp32 row (issue 16: >= 1.5x at equal quality).
+AUC of ST's torch fp32 row (issue 16: >= 1.5x at equal quality). ``--head-to-head N`` then times simpair's best
+row against the best ST rows (overall and at equal quality) in N alternating rounds, one pass each, and reports the
+median of the per-round ratios (``head_to_head``): on a host that drifts, the sweep's single passes are not a
+stable ratio.
 
-    python benchmarks/match_speed.py [--model matcher] [--pairs 2000] [--quick] [--full-dev] [--save FILE]
+    python benchmarks/match_speed.py [--model matcher] [--pairs 2000] [--quick] [--full-dev] [--head-to-head 5]
+                                     [--save FILE]
 
 An adapter or bundled model is merged into a full directory first (cached in $SIMPAIR_HOME/bench), so
 every peer loads the same weights. Needs ../shared (LCQMC dev; research data, never copied into the project).
@@ -107,6 +111,29 @@ def simpair_rows(model: str, pairs: list[tuple[str, str]], args: argparse.Namesp
     return rows
 
 
+def head_to_head_block(summary: dict[str, Any], model: str, pairs: list[tuple[str, str]],
+                       args: argparse.Namespace) -> dict[str, Any]:
+    """simpair's best path (at equal quality where there is one) against ST's best rows, in alternating rounds."""
+    from _common import timed
+    from _peers import head_to_head, run_peer
+
+    from simpair import CrossEncoder
+
+    equal = summary.get("equal_quality") or {}
+    ours = equal.get("best_simpair") or summary["best_simpair"]
+    backend, precision = ours.split()[1:3]
+    ce = CrossEncoder(model, max_length=args.max_length, backend=backend, precision=precision, threads=args.threads)
+    theirs = {}
+    for name in dict.fromkeys(n for n in (summary["best_sentence_transformers"],
+                                          equal.get("best_sentence_transformers")) if n):
+        config = name.split()[-1]
+        theirs[name] = lambda config=config: run_peer("cross", config, model, {"pairs": pairs}, args.batch_size,
+                                                      args.max_length, 1)["seconds"]
+    return head_to_head(args.head_to_head,
+                        (ours, lambda: timed(lambda: ce.predict(pairs, batch_size=args.batch_size), 1)[1]),
+                        theirs, len(pairs))
+
+
 def main() -> int:
     import numpy as np
     import torch
@@ -127,6 +154,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for simpair (default: all).")
     parser.add_argument("--no-peers", action="store_true", help="Only simpair and plain transformers.")
     parser.add_argument("--full-dev", action="store_true", help="Also accuracy/AUC of each simpair path on all of dev.")
+    parser.add_argument("--head-to-head", type=int, default=0, metavar="N",
+                        help="Then N alternating rounds of simpair's best row against ST's best rows.")
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
     if args.quick:
@@ -168,6 +197,8 @@ def main() -> int:
         "summary": summary,
         "roofline": roofline(model, pairs, args.max_length,
                              {k: results[k]["pairs_per_second"] for k in rows_of(summary, results)}),
+        "head_to_head": head_to_head_block(summary, model, pairs, args)
+        if args.head_to_head and summary and summary.get("ratio") else None,
         "skipped": skipped, "results": results,
     }, args.save)
     return 0

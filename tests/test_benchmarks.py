@@ -52,6 +52,23 @@ def test_best_ratio_at_equal_quality_leaves_out_rows_that_lose_accuracy() -> Non
     assert eq["best_simpair"] == "simpair openvino int8" and eq["ratio"] == 2.0
 
 
+def test_head_to_head_alternates_who_goes_first_and_pairs_the_rounds() -> None:
+    calls: list[str] = []
+    drift = iter([1.0, 2.0, 2.0, 4.0, 1.0, 2.0])  # seconds; the host halves its speed in round 2
+
+    def pass_of(name: str):
+        def run() -> float:
+            calls.append(name)
+            return next(drift)
+        return run
+
+    out = _peers.head_to_head(3, ("simpair x", pass_of("ours")), {"peer y": pass_of("theirs")}, items=100)
+    assert calls == ["ours", "theirs", "theirs", "ours", "ours", "theirs"]
+    assert out["pairs_per_second"] == {"simpair x": [100.0, 25.0, 100.0], "peer y": [50.0, 50.0, 50.0]}
+    # per round: 2.0, 0.5, 2.0 -> median 2.0, whatever the slow round did to one side
+    assert out["ratios"]["peer y"] == {"per_round": [2.0, 0.5, 2.0], "median": 2.0, "min": 0.5, "max": 2.0}
+
+
 def test_a_peer_without_its_environment_is_skipped_with_the_reason(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(_peers.PYTHONS, "onnx", tmp_path / "missing" / "bin" / "python")
