@@ -97,6 +97,18 @@ def best_ratio(results: dict[str, dict[str, Any]], rate: str,
     return out
 
 
+def contenders(summary: dict[str, Any], results: dict[str, dict[str, Any]], rate: str,
+               share: float = 0.5) -> list[str]:
+    """The sentence-transformers rows worth timing again: every one at ``share`` or more of the fastest ST row's
+    rate in the sweep (one noisy pass can put the row that is fastest on most runs well behind), and the best row
+    at equal quality."""
+    st = {k: v[rate] for k, v in results.items() if k.startswith("sentence-transformers") and rate in v}
+    fastest = max(st.values(), default=0.0)
+    names = [k for k, r in sorted(st.items(), key=lambda kv: -kv[1]) if r >= share * fastest]
+    equal = (summary.get("equal_quality") or {}).get("best_sentence_transformers")
+    return list(dict.fromkeys(names + ([equal] if equal else [])))
+
+
 def head_to_head(rounds: int, ours: tuple[str, Callable[[], float]],
                  theirs: dict[str, Callable[[], float]], items: int) -> dict[str, Any]:
     """simpair's best path against each contending peer, timed in alternating order for ``rounds`` rounds.

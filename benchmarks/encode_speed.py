@@ -44,11 +44,12 @@ def simpair_rows(model: str, texts: list[str], args: argparse.Namespace) -> dict
     return rows
 
 
-def head_to_head_block(summary: dict[str, Any], model: str, texts: list[str], prefix: str,
-                       args: argparse.Namespace) -> dict[str, Any]:
-    """simpair's best path (at equal quality where there is one) against ST's best rows, in alternating rounds."""
+def head_to_head_block(summary: dict[str, Any], results: dict[str, dict[str, Any]], model: str,
+                       texts: list[str], prefix: str, args: argparse.Namespace) -> dict[str, Any]:
+    """simpair's best path (at equal quality where there is one) against ST's contending rows, in alternating
+    rounds."""
     from _common import timed
-    from _peers import head_to_head, run_peer
+    from _peers import contenders, head_to_head, run_peer
 
     from simpair import BiEncoder
 
@@ -58,8 +59,7 @@ def head_to_head_block(summary: dict[str, Any], model: str, texts: list[str], pr
     enc = BiEncoder(model, backend=backend, precision=precision)
     sentences = [prefix + t for t in texts]
     theirs = {}
-    for name in dict.fromkeys(n for n in (summary["best_sentence_transformers"],
-                                          equal.get("best_sentence_transformers")) if n):
+    for name in contenders(summary, results, "sentences_per_second"):
         config = name.split()[-1]
         theirs[name] = lambda config=config: run_peer("bi", config, model, {"sentences": sentences}, args.batch_size,
                                                       512, 1)["seconds"]
@@ -129,7 +129,7 @@ def main() -> int:
         "summary": summary,
         "roofline": roofline(model, [prefix + t for t in texts], 512,
                              {k: results[k]["sentences_per_second"] for k in rows_of(summary, results)}),
-        "head_to_head": head_to_head_block(summary, model, texts, prefix, args)
+        "head_to_head": head_to_head_block(summary, results, model, texts, prefix, args)
         if args.head_to_head and summary and summary.get("ratio") else None,
         "skipped": skipped, "results": results,
     }, args.save)

@@ -111,11 +111,12 @@ def simpair_rows(model: str, pairs: list[tuple[str, str]], args: argparse.Namesp
     return rows
 
 
-def head_to_head_block(summary: dict[str, Any], model: str, pairs: list[tuple[str, str]],
-                       args: argparse.Namespace) -> dict[str, Any]:
-    """simpair's best path (at equal quality where there is one) against ST's best rows, in alternating rounds."""
+def head_to_head_block(summary: dict[str, Any], results: dict[str, dict[str, Any]], model: str,
+                       pairs: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, Any]:
+    """simpair's best path (at equal quality where there is one) against ST's contending rows, in alternating
+    rounds."""
     from _common import timed
-    from _peers import head_to_head, run_peer
+    from _peers import contenders, head_to_head, run_peer
 
     from simpair import CrossEncoder
 
@@ -124,8 +125,7 @@ def head_to_head_block(summary: dict[str, Any], model: str, pairs: list[tuple[st
     backend, precision = ours.split()[1:3]
     ce = CrossEncoder(model, max_length=args.max_length, backend=backend, precision=precision, threads=args.threads)
     theirs = {}
-    for name in dict.fromkeys(n for n in (summary["best_sentence_transformers"],
-                                          equal.get("best_sentence_transformers")) if n):
+    for name in contenders(summary, results, "pairs_per_second"):
         config = name.split()[-1]
         theirs[name] = lambda config=config: run_peer("cross", config, model, {"pairs": pairs}, args.batch_size,
                                                       args.max_length, 1)["seconds"]
@@ -197,7 +197,7 @@ def main() -> int:
         "summary": summary,
         "roofline": roofline(model, pairs, args.max_length,
                              {k: results[k]["pairs_per_second"] for k in rows_of(summary, results)}),
-        "head_to_head": head_to_head_block(summary, model, pairs, args)
+        "head_to_head": head_to_head_block(summary, results, model, pairs, args)
         if args.head_to_head and summary and summary.get("ratio") else None,
         "skipped": skipped, "results": results,
     }, args.save)

@@ -69,6 +69,18 @@ def test_head_to_head_alternates_who_goes_first_and_pairs_the_rounds() -> None:
     assert out["ratios"]["peer y"] == {"per_round": [2.0, 0.5, 2.0], "median": 2.0, "min": 0.5, "max": 2.0}
 
 
+def test_contenders_keep_every_peer_row_near_the_fastest_and_the_equal_quality_best() -> None:
+    results = {"sentence-transformers torch-fp32": {"rate": 100.0}, "sentence-transformers torch-bf16": {"rate": 240.0},
+               "sentence-transformers onnx-int8": {"rate": 210.0}, "sentence-transformers openvino-fp32": {"rate": 140.0},
+               "simpair openvino int8": {"rate": 350.0}}
+    summary = {"equal_quality": {"best_sentence_transformers": "sentence-transformers torch-fp32"}}
+    assert _peers.contenders(summary, results, "rate") == [
+        "sentence-transformers torch-bf16", "sentence-transformers onnx-int8", "sentence-transformers openvino-fp32",
+        "sentence-transformers torch-fp32"]
+    assert _peers.contenders({}, results, "rate", share=0.8) == [
+        "sentence-transformers torch-bf16", "sentence-transformers onnx-int8"]
+
+
 def test_a_peer_without_its_environment_is_skipped_with_the_reason(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(_peers.PYTHONS, "onnx", tmp_path / "missing" / "bin" / "python")
