@@ -97,37 +97,40 @@ def best_ratio(results: dict[str, dict[str, Any]], rate: str,
     return out
 
 
-def contenders(summary: dict[str, Any], results: dict[str, dict[str, Any]], rate: str,
+def contenders(summary: dict[str, Any], results: dict[str, dict[str, Any]], rate: str, side: str,
                share: float = 0.5) -> list[str]:
-    """The sentence-transformers rows worth timing again: every one at ``share`` or more of the fastest ST row's
-    rate in the sweep (one noisy pass can put the row that is fastest on most runs well behind), and the best row
-    at equal quality."""
-    st = {k: v[rate] for k, v in results.items() if k.startswith("sentence-transformers") and rate in v}
-    fastest = max(st.values(), default=0.0)
-    names = [k for k, r in sorted(st.items(), key=lambda kv: -kv[1]) if r >= share * fastest]
-    equal = (summary.get("equal_quality") or {}).get("best_sentence_transformers")
+    """The rows of one side (``"simpair"`` or ``"sentence-transformers"``) worth timing again: every one at
+    ``share`` or more of that side's fastest rate in the sweep (one noisy pass can put the row that is fastest on
+    most runs well behind), and that side's best row at equal quality."""
+    rows = {k: v[rate] for k, v in results.items() if k.startswith(side) and rate in v}
+    fastest = max(rows.values(), default=0.0)
+    names = [k for k, r in sorted(rows.items(), key=lambda kv: -kv[1]) if r >= share * fastest]
+    key = "best_simpair" if side == "simpair" else "best_sentence_transformers"
+    equal = (summary.get("equal_quality") or {}).get(key)
     return list(dict.fromkeys(names + ([equal] if equal else [])))
 
 
-def head_to_head(rounds: int, ours: tuple[str, Callable[[], float]],
+def _spread(values: list[float]) -> dict[str, Any]:
+    return {"per_round": [round(x, 2) for x in values], "median": round(statistics.median(values), 2),
+            "min": round(min(values), 2), "max": round(max(values), 2)}
+
+
+def head_to_head(rounds: int, ours: dict[str, Callable[[], float]],
                  theirs: dict[str, Callable[[], float]], items: int) -> dict[str, Any]:
-    """simpair's best path against each contending peer, timed in alternating order for ``rounds`` rounds.
+    """simpair's contending rows against the peer's, timed in alternating order for ``rounds`` rounds.
 
     On a host whose speed drifts by tens of percent within minutes, one pass per row in a long sweep gives a
-    ratio that moves from run to run; timing the two contenders back to back, again and again, pairs each of
-    ours with a peer pass measured under the same conditions. Each callable returns the seconds of one timed
-    pass over ``items`` items. Reports the rates of every round, the ratio per round and their median."""
-    names = [ours[0], *theirs]
+    ratio that moves from run to run; timing the contenders back to back, again and again, pairs each pass of
+    ours with peer passes measured under the same conditions. Each callable returns the seconds of one timed
+    pass over ``items`` items. Reports every round's rates, ``best_against_best`` (per round, simpair's fastest
+    row over the peer's fastest; its median is the issue-16 figure) and every pairing's per-round ratios."""
+    names = [*ours, *theirs]
+    calls = {**ours, **theirs}
     rates: dict[str, list[float]] = {name: [] for name in names}
-    calls = {ours[0]: ours[1], **theirs}
     for r in range(rounds):
-        order = names if r % 2 == 0 else names[::-1]  # who goes first alternates
-        for name in order:
+        for name in (names if r % 2 == 0 else names[::-1]):  # who goes first alternates
             rates[name].append(round(items / calls[name](), 1))
-    out: dict[str, Any] = {"rounds": rounds, "order": "alternating", "pairs_per_second": rates, "ratios": {}}
-    for name in theirs:
-        per_round = [a / b for a, b in zip(rates[ours[0]], rates[name])]
-        out["ratios"][name] = {"per_round": [round(x, 2) for x in per_round],
-                               "median": round(statistics.median(per_round), 2),
-                               "min": round(min(per_round), 2), "max": round(max(per_round), 2)}
-    return out
+    best = [max(rates[o][r] for o in ours) / max(rates[p][r] for p in theirs) for r in range(rounds)]
+    return {"rounds": rounds, "order": "alternating", "rates": rates, "best_against_best": _spread(best),
+            "ratios": {f"{o} / {p}": _spread([a / b for a, b in zip(rates[o], rates[p])])
+                       for o in ours for p in theirs}}

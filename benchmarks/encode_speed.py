@@ -9,7 +9,7 @@ path's embeddings to sentence-transformers' fp32 ones, and the ROC-AUC of cosine
 the first 1,000 dev pairs (encoded in the same timed call, after the sentences). ``summary``: simpair's
 fastest row against the fastest sentence-transformers row, and in ``equal_quality`` among rows whose pair AUC is
 within 0.003 of ST's torch fp32 row (issue 16: >= 1.5x at equal quality). ``--head-to-head N`` then times simpair's
-best row against the best ST rows in N alternating rounds (``head_to_head``; see match_speed.py).
+fastest rows against ST's in N alternating rounds (``head_to_head``; see match_speed.py).
 
     python benchmarks/encode_speed.py [--model encoder] [--texts 4000] [--quick] [--head-to-head 5] [--save FILE]
 """
@@ -46,26 +46,24 @@ def simpair_rows(model: str, texts: list[str], args: argparse.Namespace) -> dict
 
 def head_to_head_block(summary: dict[str, Any], results: dict[str, dict[str, Any]], model: str,
                        texts: list[str], prefix: str, args: argparse.Namespace) -> dict[str, Any]:
-    """simpair's best path (at equal quality where there is one) against ST's contending rows, in alternating
-    rounds."""
+    """simpair's contending rows against sentence-transformers', in alternating rounds (``_peers.head_to_head``)."""
     from _common import timed
     from _peers import contenders, head_to_head, run_peer
 
     from simpair import BiEncoder
 
-    equal = summary.get("equal_quality") or {}
-    ours = equal.get("best_simpair") or summary["best_simpair"]
-    backend, precision = ours.split()[1:3]
-    enc = BiEncoder(model, backend=backend, precision=precision)
+    ours = {}
+    for name in contenders(summary, results, "sentences_per_second", "simpair"):
+        backend, precision = name.split()[1:3]
+        enc = BiEncoder(model, backend=backend, precision=precision)
+        ours[name] = lambda enc=enc: timed(lambda: enc.encode(texts, batch_size=args.batch_size), 1)[1]
     sentences = [prefix + t for t in texts]
     theirs = {}
-    for name in contenders(summary, results, "sentences_per_second"):
+    for name in contenders(summary, results, "sentences_per_second", "sentence-transformers"):
         config = name.split()[-1]
-        theirs[name] = lambda config=config: run_peer("bi", config, model, {"sentences": sentences}, args.batch_size,
-                                                      512, 1)["seconds"]
-    return head_to_head(args.head_to_head,
-                        (ours, lambda: timed(lambda: enc.encode(texts, batch_size=args.batch_size), 1)[1]),
-                        theirs, len(texts))
+        theirs[name] = lambda config=config: run_peer("bi", config, model, {"sentences": sentences},
+                                                      args.batch_size, 512, 1)["seconds"]
+    return head_to_head(args.head_to_head, ours, theirs, len(texts))
 
 
 def main() -> int:

@@ -9,10 +9,10 @@ OpenVINO (fp32, bf16, static int8; each exported first when missing). Each row: 
 accuracy at the model's stored threshold and ROC-AUC on the same pairs; ``--full-dev`` adds every simpair
 path's accuracy and AUC on all of LCQMC dev. ``summary`` is simpair's fastest row against the fastest
 sentence-transformers row, and in ``equal_quality`` the same among rows within 0.3 points of accuracy and 0.003 of
-AUC of ST's torch fp32 row (issue 16: >= 1.5x at equal quality). ``--head-to-head N`` then times simpair's best
-row against the best ST rows (overall and at equal quality) in N alternating rounds, one pass each, and reports the
-median of the per-round ratios (``head_to_head``): on a host that drifts, the sweep's single passes are not a
-stable ratio.
+AUC of ST's torch fp32 row (issue 16: >= 1.5x at equal quality). ``--head-to-head N`` then times the fast rows of
+both sides (each side's rows at half its fastest sweep rate or more, and its best at equal quality) in N alternating
+rounds, one pass each, and reports the median over rounds of simpair's fastest against ST's fastest
+(``head_to_head.best_against_best``): on a host that drifts, the sweep's single passes are not a stable ratio.
 
     python benchmarks/match_speed.py [--model matcher] [--pairs 2000] [--quick] [--full-dev] [--head-to-head 5]
                                      [--save FILE]
@@ -113,25 +113,24 @@ def simpair_rows(model: str, pairs: list[tuple[str, str]], args: argparse.Namesp
 
 def head_to_head_block(summary: dict[str, Any], results: dict[str, dict[str, Any]], model: str,
                        pairs: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, Any]:
-    """simpair's best path (at equal quality where there is one) against ST's contending rows, in alternating
-    rounds."""
+    """simpair's contending rows against sentence-transformers', in alternating rounds (``_peers.head_to_head``)."""
     from _common import timed
     from _peers import contenders, head_to_head, run_peer
 
     from simpair import CrossEncoder
 
-    equal = summary.get("equal_quality") or {}
-    ours = equal.get("best_simpair") or summary["best_simpair"]
-    backend, precision = ours.split()[1:3]
-    ce = CrossEncoder(model, max_length=args.max_length, backend=backend, precision=precision, threads=args.threads)
+    ours = {}
+    for name in contenders(summary, results, "pairs_per_second", "simpair"):
+        backend, precision = name.split()[1:3]
+        ce = CrossEncoder(model, max_length=args.max_length, backend=backend, precision=precision,
+                          threads=args.threads)
+        ours[name] = lambda ce=ce: timed(lambda: ce.predict(pairs, batch_size=args.batch_size), 1)[1]
     theirs = {}
-    for name in contenders(summary, results, "pairs_per_second"):
+    for name in contenders(summary, results, "pairs_per_second", "sentence-transformers"):
         config = name.split()[-1]
         theirs[name] = lambda config=config: run_peer("cross", config, model, {"pairs": pairs}, args.batch_size,
                                                       args.max_length, 1)["seconds"]
-    return head_to_head(args.head_to_head,
-                        (ours, lambda: timed(lambda: ce.predict(pairs, batch_size=args.batch_size), 1)[1]),
-                        theirs, len(pairs))
+    return head_to_head(args.head_to_head, ours, theirs, len(pairs))
 
 
 def main() -> int:

@@ -54,30 +54,36 @@ def test_best_ratio_at_equal_quality_leaves_out_rows_that_lose_accuracy() -> Non
 
 def test_head_to_head_alternates_who_goes_first_and_pairs_the_rounds() -> None:
     calls: list[str] = []
-    drift = iter([1.0, 2.0, 2.0, 4.0, 1.0, 2.0])  # seconds; the host halves its speed in round 2
+    seconds = iter([1.0, 2.0, 4.0,  # round 1: ours a, ours b, theirs
+                    2.0, 4.0, 1.0,  # round 2, reversed: theirs, ours b, ours a
+                    1.0, 2.0, 2.0])
 
     def pass_of(name: str):
         def run() -> float:
             calls.append(name)
-            return next(drift)
+            return next(seconds)
         return run
 
-    out = _peers.head_to_head(3, ("simpair x", pass_of("ours")), {"peer y": pass_of("theirs")}, items=100)
-    assert calls == ["ours", "theirs", "theirs", "ours", "ours", "theirs"]
-    assert out["pairs_per_second"] == {"simpair x": [100.0, 25.0, 100.0], "peer y": [50.0, 50.0, 50.0]}
-    # per round: 2.0, 0.5, 2.0 -> median 2.0, whatever the slow round did to one side
-    assert out["ratios"]["peer y"] == {"per_round": [2.0, 0.5, 2.0], "median": 2.0, "min": 0.5, "max": 2.0}
+    out = _peers.head_to_head(3, {"a": pass_of("a"), "b": pass_of("b")}, {"p": pass_of("p")}, items=100)
+    assert calls == ["a", "b", "p", "p", "b", "a", "a", "b", "p"]
+    assert out["rates"] == {"a": [100.0, 100.0, 100.0], "b": [50.0, 25.0, 50.0], "p": [25.0, 50.0, 50.0]}
+    # per round, the fastest of ours over the fastest of theirs: 4, 2, 2
+    assert out["best_against_best"] == {"per_round": [4.0, 2.0, 2.0], "median": 2.0, "min": 2.0, "max": 4.0}
+    assert out["ratios"]["b / p"]["per_round"] == [2.0, 0.5, 1.0]
 
 
-def test_contenders_keep_every_peer_row_near_the_fastest_and_the_equal_quality_best() -> None:
+def test_contenders_keep_every_row_near_its_sides_fastest_and_its_equal_quality_best() -> None:
     results = {"sentence-transformers torch-fp32": {"rate": 100.0}, "sentence-transformers torch-bf16": {"rate": 240.0},
                "sentence-transformers onnx-int8": {"rate": 210.0}, "sentence-transformers openvino-fp32": {"rate": 140.0},
-               "simpair openvino int8": {"rate": 350.0}}
-    summary = {"equal_quality": {"best_sentence_transformers": "sentence-transformers torch-fp32"}}
-    assert _peers.contenders(summary, results, "rate") == [
+               "simpair openvino int8": {"rate": 350.0}, "simpair openvino bf16": {"rate": 400.0},
+               "simpair torch fp32": {"rate": 100.0}}
+    summary = {"equal_quality": {"best_sentence_transformers": "sentence-transformers torch-fp32",
+                                 "best_simpair": "simpair openvino bf16"}}
+    assert _peers.contenders(summary, results, "rate", "sentence-transformers") == [
         "sentence-transformers torch-bf16", "sentence-transformers onnx-int8", "sentence-transformers openvino-fp32",
         "sentence-transformers torch-fp32"]
-    assert _peers.contenders({}, results, "rate", share=0.8) == [
+    assert _peers.contenders(summary, results, "rate", "simpair") == ["simpair openvino bf16", "simpair openvino int8"]
+    assert _peers.contenders({}, results, "rate", "sentence-transformers", share=0.8) == [
         "sentence-transformers torch-bf16", "sentence-transformers onnx-int8"]
 
 
