@@ -86,7 +86,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-peers", action="store_true", help="Only simpair and sentence-transformers torch.")
     parser.add_argument("--head-to-head", type=int, default=0, metavar="N",
-                        help="Then N alternating rounds of simpair's best row against ST's best rows.")
+                        help="Then N alternating rounds of both sides' fast rows (simpair's fastest over ST's).")
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
     if args.quick:

@@ -154,7 +154,7 @@ def main() -> int:
     parser.add_argument("--no-peers", action="store_true", help="Only simpair and plain transformers.")
     parser.add_argument("--full-dev", action="store_true", help="Also accuracy/AUC of each simpair path on all of dev.")
     parser.add_argument("--head-to-head", type=int, default=0, metavar="N",
-                        help="Then N alternating rounds of simpair's best row against ST's best rows.")
+                        help="Then N alternating rounds of both sides' fast rows (simpair's fastest over ST's).")
     parser.add_argument("--save", default=None)
     args = parser.parse_args()
     if args.quick:
