@@ -134,3 +134,16 @@ def head_to_head(rounds: int, ours: dict[str, Callable[[], float]],
     return {"rounds": rounds, "order": "alternating", "rates": rates, "best_against_best": _spread(best),
             "ratios": {f"{o} / {p}": _spread([a / b for a, b in zip(rates[o], rates[p])])
                        for o in ours for p in theirs}}
+
+
+def head_to_head_of(summary: dict[str, Any], results: dict[str, dict[str, Any]], rate: str, rounds: int, items: int,
+                    ours: Callable[[str], Callable[[], float]], theirs: Callable[[str], float]) -> dict[str, Any]:
+    """:func:`head_to_head` over both sides' :func:`contenders` of a sweep: ``ours(row name)`` loads simpair's path
+    once and gives its one-pass timer; ``theirs(config)`` times one pass of that sentence-transformers peer."""
+    def peer(name: str) -> Callable[[], float]:
+        config = name.split()[-1]  # "sentence-transformers onnx-int8" -> "onnx-int8"
+        return lambda: theirs(config)
+
+    return head_to_head(rounds, {name: ours(name) for name in contenders(summary, results, rate, "simpair")},
+                        {name: peer(name) for name in contenders(summary, results, rate, "sentence-transformers")},
+                        items)

@@ -19,6 +19,7 @@ import argparse
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +49,21 @@ def head_to_head_block(summary: dict[str, Any], results: dict[str, dict[str, Any
                        texts: list[str], prefix: str, args: argparse.Namespace) -> dict[str, Any]:
     """simpair's contending rows against sentence-transformers', in alternating rounds (``_peers.head_to_head``)."""
     from _common import timed
-    from _peers import contenders, head_to_head, run_peer
+    from _peers import head_to_head_of, run_peer
 
     from simpair import BiEncoder
 
-    ours = {}
-    for name in contenders(summary, results, "sentences_per_second", "simpair"):
+    sentences = [prefix + t for t in texts]
+
+    def ours(name: str) -> Callable[[], float]:
         backend, precision = name.split()[1:3]
         enc = BiEncoder(model, backend=backend, precision=precision)
-        ours[name] = lambda enc=enc: timed(lambda: enc.encode(texts, batch_size=args.batch_size), 1)[1]
-    sentences = [prefix + t for t in texts]
-    theirs = {}
-    for name in contenders(summary, results, "sentences_per_second", "sentence-transformers"):
-        config = name.split()[-1]
-        theirs[name] = lambda config=config: run_peer("bi", config, model, {"sentences": sentences},
-                                                      args.batch_size, 512, 1)["seconds"]
-    return head_to_head(args.head_to_head, ours, theirs, len(texts))
+        return lambda: timed(lambda: enc.encode(texts, batch_size=args.batch_size), 1)[1]
+
+    def theirs(config: str) -> float:
+        return run_peer("bi", config, model, {"sentences": sentences}, args.batch_size, 512, 1)["seconds"]
+
+    return head_to_head_of(summary, results, "sentences_per_second", args.head_to_head, len(texts), ours, theirs)
 
 
 def main() -> int:

@@ -26,6 +26,7 @@ import argparse
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,22 +116,20 @@ def head_to_head_block(summary: dict[str, Any], results: dict[str, dict[str, Any
                        pairs: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, Any]:
     """simpair's contending rows against sentence-transformers', in alternating rounds (``_peers.head_to_head``)."""
     from _common import timed
-    from _peers import contenders, head_to_head, run_peer
+    from _peers import head_to_head_of, run_peer
 
     from simpair import CrossEncoder
 
-    ours = {}
-    for name in contenders(summary, results, "pairs_per_second", "simpair"):
+    def ours(name: str) -> Callable[[], float]:
         backend, precision = name.split()[1:3]
         ce = CrossEncoder(model, max_length=args.max_length, backend=backend, precision=precision,
                           threads=args.threads)
-        ours[name] = lambda ce=ce: timed(lambda: ce.predict(pairs, batch_size=args.batch_size), 1)[1]
-    theirs = {}
-    for name in contenders(summary, results, "pairs_per_second", "sentence-transformers"):
-        config = name.split()[-1]
-        theirs[name] = lambda config=config: run_peer("cross", config, model, {"pairs": pairs}, args.batch_size,
-                                                      args.max_length, 1)["seconds"]
-    return head_to_head(args.head_to_head, ours, theirs, len(pairs))
+        return lambda: timed(lambda: ce.predict(pairs, batch_size=args.batch_size), 1)[1]
+
+    def theirs(config: str) -> float:
+        return run_peer("cross", config, model, {"pairs": pairs}, args.batch_size, args.max_length, 1)["seconds"]
+
+    return head_to_head_of(summary, results, "pairs_per_second", args.head_to_head, len(pairs), ours, theirs)
 
 
 def main() -> int:

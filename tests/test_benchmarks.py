@@ -87,6 +87,26 @@ def test_contenders_keep_every_row_near_its_sides_fastest_and_its_equal_quality_
         "sentence-transformers torch-bf16", "sentence-transformers onnx-int8"]
 
 
+def test_head_to_head_of_a_sweep_times_each_sides_contenders_by_their_config() -> None:
+    results = {"simpair openvino int8": {"rate": 10.0}, "simpair torch fp32": {"rate": 2.0},
+               "sentence-transformers onnx-int8": {"rate": 8.0}}
+    loaded: list[str] = []
+    peers: list[str] = []
+
+    def ours(name: str):
+        loaded.append(name)
+        return lambda: 1.0
+
+    def theirs(config: str) -> float:
+        peers.append(config)
+        return 2.0
+
+    out = _peers.head_to_head_of({}, results, "rate", 2, 10, ours, theirs)
+    assert loaded == ["simpair openvino int8"]  # loaded once, the slow row left out
+    assert peers == ["onnx-int8", "onnx-int8"]
+    assert out["best_against_best"]["median"] == 2.0
+
+
 def test_a_peer_without_its_environment_is_skipped_with_the_reason(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(_peers.PYTHONS, "onnx", tmp_path / "missing" / "bin" / "python")
