@@ -28,7 +28,11 @@ def compare_to_peer(results: dict[str, dict[str, float]], peer: str, rate: str) 
 
 
 def emit(result: dict[str, Any], save: str | None) -> None:
-    """Print ``result`` as JSON on stdout (numpy scalars as numbers) and write it to ``save``."""
+    """Print ``result`` as JSON on stdout (numpy scalars as numbers) and write it to ``save``. Every result
+    records the CPU it ran on (model, cores, ISA class and flags): a speed figure means nothing without it."""
+    from simpair.backend.cpu import describe
+
+    result = {**result, "cpu": result.get("cpu") or describe()}
     text = json.dumps(result, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     print(text)
     if save:

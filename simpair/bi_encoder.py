@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .backend.exports import weights_stamp
+from .backend.int8_check import check_torch_int8, file_identity, verify_int8
 from .backend.onnx import OnnxModel
 from .backend.openvino import OpenVinoModel
 from .backend.runtime import (
@@ -91,13 +93,32 @@ class BiEncoder:
             self.model = sentence_transformer(self.path)
             if max_length:
                 self.model.max_seq_length = max_length
-            if self.precision == "int8":
-                quantize_int8(self.model)
             get_dim = getattr(self.model, "get_embedding_dimension", None) or \
                 self.model.get_sentence_embedding_dimension
             self.dim = int(get_dim())
         self.bf16 = self.precision == "bf16"
         self._fingerprint: str | None = None
+        if self.precision == "int8":
+            self._check_int8(file, max_length)
+
+    def similarity(self, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
+        """Cosine similarity of each pair's two embeddings."""
+        vectors = self.encode([t for pair in pairs for t in pair], batch_size=batch_size)
+        return (vectors[0::2] * vectors[1::2]).sum(axis=1)
+
+    def _check_int8(self, file: Path | None, max_length: int | None) -> None:
+        """Quantise (torch) and run the int8 check of :mod:`simpair.backend.int8_check` on this CPU, on the
+        cosine similarities of the check pairs."""
+        if file is None:
+            check_torch_int8(self.name, f"torch-encoder:{self.path}:{weights_stamp(self.path)}", self.similarity,
+                             lambda: quantize_int8(self.model), self.threshold)
+            return
+
+        def fp32() -> Any:
+            return BiEncoder(self.path, prefix=self.prefix, max_length=max_length, backend=self.backend,
+                             precision="fp32").similarity
+
+        verify_int8(self.name, file_identity(file), self.similarity, fp32, self.threshold)
 
     @property
     def fingerprint(self) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from .backend.onnx import OnnxModel, find_onnx, onnx_dir
+from .backend.exports import weights_stamp
+from .backend.int8_check import check_torch_int8, file_identity, verify_int8
 from .backend.openvino import OpenVinoModel
 from .backend.runtime import (
     bf16_autocast,
@@ -121,14 +123,32 @@ class CrossEncoder:
         else:
             set_threads(threads)
             self.model, self.tokenizer, self.meta, _ = load_classifier(model)
-            if self.precision == "int8":
-                quantize_int8(self.model)
             self.num_labels = int(self.model.config.num_labels)
         self.bf16 = self.precision == "bf16"
         self.task = self.meta.get("task") or ("regression" if self.num_labels == 1 else "classification")
         self.domain = domain
         self.threshold = domain_threshold(self.meta, domain, model)
         self.score_scale = float(self.meta.get("score_scale", 1.0))
+        if self.precision == "int8":
+            self._check_int8(file)
+
+    def _check_int8(self, file: Path | None) -> None:
+        """Quantise (torch) and run the int8 check of :mod:`simpair.backend.int8_check` on this CPU: an int8
+        whose scores drift from fp32 here is refused before it scores anything."""
+        def score(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+            return self.predict(pairs) / (self.score_scale if self.task == "regression" else 1.0)
+
+        threshold = None if self.task == "regression" else self.threshold
+        if file is None:
+            check_torch_int8(self.name, f"torch:{self.path}:{weights_stamp(self.path)}", score,
+                             lambda: quantize_int8(self.model), threshold)
+            return
+
+        def fp32() -> Any:
+            ref = CrossEncoder(self.path, max_length=self.max_length, backend=self.backend, precision="fp32")
+            return lambda pairs: ref.predict(pairs) / (self.score_scale if self.task == "regression" else 1.0)
+
+        verify_int8(self.name, file_identity(file), score, fp32, threshold)
 
     @property
     def trained(self) -> bool:
@@ -201,20 +221,22 @@ class CrossEncoder:
 
     def match_file(self, path: str | Path, batch_size: int = 64, symmetric: bool = False) -> Iterator[dict[str, Any]]:
         """Every pair of a file (any supported format; labels optional), scored chunk by chunk: one row per
-        pair with its line, probability and decision (or score), and the gold label when the file has one."""
-        from .readers import read_pairs
+        pair with its line, probability and decision (or score), and the gold label when the file has one.
+        The whole file is validated first (nothing is yielded for a bad one); memory is bounded by a chunk."""
+        from .readers import count_pairs, iter_pairs
 
-        data = read_pairs(path, require_labels=False, warn=False)
-        for i, score in self.stream(((p.text_a, p.text_b) for p in data.pairs), batch_size, symmetric):
-            p = data.pairs[i]
-            row: dict[str, Any] = {"line": p.line, "text_a": p.text_a, "text_b": p.text_b}
-            if self.task == "regression":
-                row["score"] = score
-            else:
-                row.update(probability=score, same=decide(score, self.threshold))
-            if p.label is not None:
-                row["gold"] = p.label
-            yield row
+        count_pairs(path, require_labels=False)
+        for chunk in iter_pairs(path, require_labels=False):
+            scores = self.predict([(p.text_a, p.text_b) for p in chunk.pairs], batch_size, symmetric)
+            for p, score in zip(chunk.pairs, scores.tolist()):
+                row: dict[str, Any] = {"line": p.line, "text_a": p.text_a, "text_b": p.text_b}
+                if self.task == "regression":
+                    row["score"] = score
+                else:
+                    row.update(probability=score, same=decide(score, self.threshold))
+                if p.label is not None:
+                    row["gold"] = p.label
+                yield row
 
     def stream(self, pairs: Iterable[tuple[str, str]], batch_size: int = 64, symmetric: bool = False,
                chunk: int = 1024) -> Iterable[tuple[int, float]]:

@@ -21,7 +21,7 @@ from .cross_encoder import CrossEncoder
 from .metrics import (classification_metrics, correlations, multiclass_metrics, regression_metrics,
                       write_confusion_matrix, write_report)
 from .models import read_meta, resolve
-from .readers import read_pairs, read_queries, read_texts
+from .readers import count_pairs, iter_pairs, read_queries, read_texts
 from .search import RERANK_WEIGHT
 
 
@@ -117,17 +117,21 @@ def evaluate_file(model: str | CrossEncoder, data: str, fmt: str = "auto", task:
     # a regression model reads any numeric label as a score; a 0/1 model lets the file say what it holds, so a
     # score file (a ``score`` column, STS format) is scored by rank correlation instead of refused row by row
     task = "regression" if task == "auto" and ce.trained and ce.task == "regression" else task
-    pairs = read_pairs(data, fmt=fmt, task=task, warn=False)
+    count_pairs(data, fmt=fmt, task=task)  # a bad row fails now, before any scoring
     t0 = time.perf_counter()
-    scores = ce.predict([(p.text_a, p.text_b) for p in pairs.pairs], batch_size=batch_size, symmetric=symmetric,
-                        progress=progress)
+    parts, labels, read_task = [], [], task
+    for chunk in iter_pairs(data, fmt=fmt, task=task):  # bounded memory: one chunk of pairs at a time
+        read_task = chunk.task if not parts else read_task
+        parts.append(ce.predict([(p.text_a, p.text_b) for p in chunk.pairs], batch_size=batch_size,
+                                symmetric=symmetric, progress=progress))
+        labels.extend(chunk.labels)
     seconds = time.perf_counter() - t0
-    golds = np.array(pairs.labels, dtype=float)
-    if pairs.task == "regression":
+    scores, golds = np.concatenate(parts), np.array(labels, dtype=float)
+    if read_task == "regression":
         metrics = regression_metrics(scores, golds)
     else:
         metrics = classification_metrics(scores, golds.astype(int), ce.threshold if threshold is None else threshold)
-    result = _pair_result(ce.name, "cross-encoder", data, pairs.task, len(pairs), symmetric, seconds, metrics)
+    result = _pair_result(ce.name, "cross-encoder", data, read_task, len(golds), symmetric, seconds, metrics)
     _report(result, report_dir, scores, golds)
     return result
 
@@ -142,17 +146,22 @@ def evaluate_bi_encoder(model: str | BiEncoder, data: str, fmt: str = "auto", ta
     for scores, cosine Pearson/Spearman."""
     enc = model if isinstance(model, BiEncoder) else BiEncoder(model, backend=backend, precision=precision,
                                                                threads=threads)
-    pairs = read_pairs(data, fmt=fmt, task=task, warn=False)
+    count_pairs(data, fmt=fmt, task=task)  # a bad row fails now, before any encoding
     t0 = time.perf_counter()
-    texts = sorted({t for p in pairs.pairs for t in (p.text_a, p.text_b)})
-    vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
-    row = {t: i for i, t in enumerate(texts)}
-    a = vectors[[row[p.text_a] for p in pairs.pairs]]
-    b = vectors[[row[p.text_b] for p in pairs.pairs]]
-    cosine = (a * b).sum(axis=1)
+    parts, labels, read_task, encoded = [], [], task, 0
+    for chunk in iter_pairs(data, fmt=fmt, task=task):  # bounded memory: one chunk of pairs at a time
+        read_task = chunk.task if not parts else read_task
+        texts = sorted({t for p in chunk.pairs for t in (p.text_a, p.text_b)})
+        vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
+        row = {t: i for i, t in enumerate(texts)}
+        a = vectors[[row[p.text_a] for p in chunk.pairs]]
+        b = vectors[[row[p.text_b] for p in chunk.pairs]]
+        parts.append((a * b).sum(axis=1))
+        labels.extend(chunk.labels)
+        encoded += len(texts)
     seconds = time.perf_counter() - t0
-    golds = np.array(pairs.labels, dtype=float)
-    if pairs.task == "regression":
+    cosine, golds = np.concatenate(parts), np.array(labels, dtype=float)
+    if read_task == "regression":
         metrics: dict[str, Any] = {"n": len(golds), **correlations(cosine, golds)}
     else:
         stored = threshold if threshold is not None else enc.threshold
@@ -162,8 +171,8 @@ def evaluate_bi_encoder(model: str | BiEncoder, data: str, fmt: str = "auto", ta
                 metrics[key] = None
         metrics["threshold_source"] = ("given" if threshold is not None else "stored" if stored is not None
                                        else "none (see best_accuracy)")
-    result = _pair_result(enc.name, "bi-encoder", data, pairs.task, len(pairs), False, seconds, metrics)
-    result["texts_encoded"] = len(texts)
+    result = _pair_result(enc.name, "bi-encoder", data, read_task, len(golds), False, seconds, metrics)
+    result["texts_encoded"] = encoded
     _report(result, report_dir, cosine, golds)
     return result
 

@@ -18,6 +18,8 @@ import numpy as np
 from .config import MAX_LENGTH_FALLBACK
 from .errors import SimpairError
 from .models import load_classifier
+from .backend.exports import weights_stamp
+from .backend.int8_check import check_torch_int8
 from .backend.runtime import bf16_autocast, length_sorted_batches, quantize_int8, resolve_precision, set_threads
 
 DEFAULT_MODEL = "sentiment"
@@ -53,10 +55,16 @@ class Sentiment:
                                "sentiment needs a single-text classifier (simpair train --task classify)")
         self.max_length = int(max_length or self.meta.get("max_length") or MAX_LENGTH_FALLBACK["classifier"])
         self.precision = resolve_precision(precision, bf16)
-        if self.precision == "int8":
-            quantize_int8(self.model)
         self.bf16 = self.precision == "bf16"
         self.pipe = pipeline("sentiment-analysis", model=self.model, tokenizer=self.tokenizer, device="cpu")
+        if self.precision == "int8":  # quantised in place (the pipeline holds the same model), checked first
+            check_torch_int8(self.name, f"torch-classifier:{self.path}:{weights_stamp(self.path)}",
+                             self._check_scores, lambda: quantize_int8(self.model))
+
+    def _check_scores(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Every class probability of the check pairs' first texts, flattened: what the int8 check compares."""
+        rows = self([a for a, _ in pairs], top_k=None)
+        return np.array([[r["scores"][name] for name in self.labels] for r in rows]).ravel()
 
     @property
     def labels(self) -> list[str]:

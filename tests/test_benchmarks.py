@@ -152,3 +152,16 @@ def test_pair_fusion_gains_only_from_a_cosine_that_carries_information() -> None
         assert (gain > 0.03) if informative else (abs(gain) < 0.01)
         assert all(0.6 < alone[k]["accuracy"] < 0.9 for k in data)
 
+
+
+def test_every_result_records_its_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import _common
+
+    from simpair.backend.cpu import describe
+
+    _common.emit({"rows": {"simpair onnx int8": {"rate": 1.0}}}, str(tmp_path / "r.json"))
+    saved = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert saved["cpu"] == describe() and saved["cpu"]["isa"] and saved["cpu"]["model"]
+    assert json.loads(capsys.readouterr().out)["cpu"]["flags"] == describe()["flags"]

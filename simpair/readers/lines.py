@@ -52,9 +52,11 @@ class ErrorList:
         raise InputError(self.path, line, message + extra)
 
 
-def decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentence pairs") -> list[tuple[int, str]]:
-    """Decode a file (or ``raw`` bytes read from it, e.g. stdin) as UTF-8 line by line (BOM and CRLF
-    tolerated); bad bytes name their line; an empty input says what was ``expected``."""
+def decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentence pairs",
+                 first: int = 1) -> list[tuple[int, str]]:
+    """Decode a file (or ``raw`` bytes read from it, e.g. stdin, or one chunk of it whose first line is line
+    ``first``) as UTF-8 line by line (BOM and CRLF tolerated); bad bytes name their line; an empty input says
+    what was ``expected``."""
     if raw is None:
         if not path.exists():
             raise InputError(str(path), None, "no such file")
@@ -64,7 +66,7 @@ def decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentence
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     out: list[tuple[int, str]] = []
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
+    for number, chunk in enumerate(raw.split(b"\n"), start=first):
         if chunk.endswith(b"\r"):
             chunk = chunk[:-1]
         try:
@@ -73,7 +75,7 @@ def decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentence
             raise InputError(str(path), number, f"invalid UTF-8 at byte {exc.start} of the line; expected UTF-8 text") from exc
     while out and out[-1][1].strip() == "":
         out.pop()
-    if not out:
+    if not out and first == 1:
         raise InputError(str(path), None, f"empty file; expected {expected}")
     return out
 

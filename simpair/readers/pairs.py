@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .lines import ErrorList, decode_lines, detect_format, json_objects, rows_delimited, text_problem
@@ -142,7 +143,17 @@ def read_pairs(
     if task not in READ_TASKS:
         raise InputError(str(path), None, f"unknown task {task!r}; expected one of {', '.join(READ_TASKS)}")
     p = Path(path)
-    lines = decode_lines(p)
+    data = _parse(p, decode_lines(p), fmt, task, columns, header, score_range, require_labels, allow_nli)
+    data.stats = pair_stats(data.pairs)
+    if warn:
+        _warn_stats(data)
+    return data
+
+
+def _parse(p: Path, lines: list[tuple[int, str]], fmt: str, task: str, columns: Columns | None,
+           header: bool | None, score_range: tuple[float, float], require_labels: bool, allow_nli: bool,
+           empty_ok: bool = False) -> PairData:
+    """Validate and parse decoded lines (a whole file, or one chunk of it with the header in front)."""
     fmt = detect_format(p, lines[0][1]) if fmt == "auto" else fmt
     cols = columns or Columns()
     errors = ErrorList(str(p))
@@ -152,13 +163,58 @@ def read_pairs(
     else:
         task = _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors, allow_nli)
     errors.raise_if_any()
-    if not pairs:
+    if not pairs and not empty_ok:
         raise InputError(str(p), None, "no pairs found; expected at least one row of text_a, text_b, label")
-    data = PairData(str(p), pairs, task if require_labels or any(x.label is not None for x in pairs) else "unlabelled", fmt)
-    data.stats = pair_stats(pairs)
-    if warn:
-        _warn_stats(data)
-    return data
+    return PairData(str(p), pairs, task if require_labels or any(x.label is not None for x in pairs) else "unlabelled", fmt)
+
+
+CHUNK_LINES = 20_000
+
+
+def iter_pairs(path: str | Path, fmt: str = "auto", task: str = "auto", columns: Columns | None = None,
+               header: bool | None = None, score_range: tuple[float, float] = (0.0, 5.0),
+               require_labels: bool = True, chunk_lines: int = CHUNK_LINES) -> Iterator[PairData]:
+    """:func:`read_pairs` in chunks of ``chunk_lines`` lines: memory bounded by the chunk, not the file.
+
+    The format, the header and the task are settled on the first chunk; every later chunk is parsed with
+    them (its header line put in front, so named columns resolve) and keeps its own line numbers. A bad row
+    raises when its chunk is reached: callers that must write nothing on bad input validate first
+    (:func:`count_pairs`). A quoted CSV field may not span two chunks."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(str(p), None, "no such file")
+    if p.is_dir():
+        raise InputError(str(p), None, "is a directory; expected a data file")
+    with open(p, "rb") as fh:
+        lines = [line for _, line in zip(range(chunk_lines), fh)]
+        first = _parse(p, decode_lines(p, b"".join(lines)), fmt, task, columns, header, score_range,
+                       require_labels, False)
+        yield first
+        top = _first_text_line(lines)
+        head = lines[top - 1] if first.fmt != "jsonl" and first.pairs[0].line > top else b""
+        number = len(lines) + 1
+        fmt, task = first.fmt, first.task if first.task != "unlabelled" else task
+        while lines := [line for _, line in zip(range(chunk_lines), fh)]:
+            decoded = decode_lines(p, (head.rstrip(b"\r\n") + b"\n" if head else b"") + b"".join(lines),
+                                   first=number - (1 if head else 0))
+            if decoded:
+                yield _parse(p, decoded, fmt, task, columns, bool(head), score_range, require_labels, False,
+                             empty_ok=True)
+            number += len(lines)
+
+
+def _first_text_line(lines: list[bytes]) -> int:
+    """The number of the first non-blank line of a file's first chunk."""
+    return next((i for i, line in enumerate(lines, start=1) if line.strip()), 1)
+
+
+def count_pairs(path: str | Path, **options: Any) -> tuple[int, str]:
+    """Validate a whole pair file chunk by chunk, keeping nothing: (pairs, task). Raises like read_pairs."""
+    n, task = 0, "unlabelled"
+    for chunk in iter_pairs(path, **options):
+        n += len(chunk)
+        task = chunk.task if n == len(chunk) else task
+    return n, task
 
 
 def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors, allow_nli) -> str:

@@ -12,7 +12,8 @@ from conftest import train_tiny_pair_model
 
 from simpair.backend.onnx_export import export_onnx
 from simpair.backend.openvino import OV_META, find_openvino, openvino_dir
-from simpair.backend.runtime import bf16_supported, choose_backend
+from simpair.backend.int8_check import Int8Refused
+from simpair.backend.runtime import bf16_supported, choose_backend, vnni_supported
 from simpair.bi_encoder import BiEncoder
 from simpair.cli import main
 from simpair.cross_encoder import CrossEncoder
@@ -67,14 +68,25 @@ def test_openvino_scores_equal_torch_and_int8_stays_close(ov_model: Path, monkey
     width = bare["input_ids"].shape[1]
     assert feed["input_ids"].shape[1] == -(-width // 8) * 8 > width - 1
     assert np.array_equal(feed["input_ids"][:, :width], bare["input_ids"]) and feed["attention_mask"].sum() == width
-    int8 = CrossEncoder(str(ov_model), backend="openvino", precision="int8")
-    got = int8.predict(PAIRS, batch_size=4)
-    assert int8.precision == "int8"
-    assert np.abs(got - expected).max() < 0.05 and not np.allclose(got, expected, atol=1e-7)
+    _int8_close_or_refused(ov_model, expected)
     if bf16_supported():
         bf16 = CrossEncoder(str(ov_model), backend="openvino", precision="bf16")
         assert bf16.precision == "bf16"
         np.testing.assert_allclose(bf16.predict(PAIRS, batch_size=4), expected, atol=0.02)
+
+
+def _int8_close_or_refused(model: Path, expected: np.ndarray) -> None:
+    """OpenVINO's int8 is right where the CPU has VNNI; on an AVX2-only CPU it drifts (mean 0.058 on the check
+    pairs under emulation, max 0.135), and the int8 check must then refuse it, not serve it."""
+    try:
+        int8 = CrossEncoder(str(model), backend="openvino", precision="int8")
+    except Int8Refused as exc:
+        assert not vnni_supported(), f"int8 refused on a VNNI CPU: {exc}"
+        assert "--precision fp32" in str(exc)
+        return
+    got = int8.predict(PAIRS, batch_size=4)
+    assert int8.precision == "int8"
+    assert np.abs(got - expected).max() < 0.05 and not np.allclose(got, expected, atol=1e-7)
 
 
 def test_auto_prefers_openvino_for_bulk_and_onnx_for_a_few_pairs(ov_model: Path, tmp_path: Path,
@@ -116,7 +128,11 @@ def test_bi_encoder_openvino_equals_torch(tiny_bert: Path, tmp_path: Path) -> No
     assert ov_enc.backend == "openvino" and ov_enc.dim == torch_enc.dim
     got = ov_enc.encode(texts, batch_size=3)
     np.testing.assert_allclose(got, torch_enc.encode(texts), atol=1e-5)
-    int8 = BiEncoder(str(model), backend="openvino", precision="int8").encode(texts)
+    try:
+        int8 = BiEncoder(str(model), backend="openvino", precision="int8").encode(texts)
+    except Int8Refused:
+        assert not vnni_supported()  # refused only where int8 kernels saturate (see _int8_close_or_refused)
+        return
     assert (got * int8).sum(axis=1).min() > 0.95  # cosine to the fp32 embeddings
 
 
