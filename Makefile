@@ -91,24 +91,24 @@ fuzz: install
 # from ../shared (~2 hours on 2 cores), a rank-$(MATCHER_RANK) delta over e5-small, then bundling with its card.
 MATCHER_RANK ?= 128
 matcher: install
-	$(BIN)/simpair train --config configs/lcqmc-e5-small.yaml --epochs 1 --eval-steps 2000
-	$(BIN)/simpair train --config configs/lcqmc-e5-small-stage2.yaml
-	$(BIN)/simpair train --config configs/lcqmc-e5-small-stage3.yaml
+	$(BIN)/simpair train --config configs/recipes/lcqmc-e5-small.yaml --epochs 1 --eval-steps 2000
+	$(BIN)/simpair train --config configs/recipes/lcqmc-e5-small-stage2.yaml
+	$(BIN)/simpair train --config configs/recipes/lcqmc-e5-small-stage3.yaml
 	$(BIN)/simpair export runs/lcqmc-e5-small-stage3 --delta-rank $(MATCHER_RANK) --out runs/matcher
-	$(BIN)/python scripts/bundle_model.py runs/matcher matcher-lcqmc --card docs/cards/matcher-lcqmc.md
+	$(BIN)/python scripts/bundle_model.py runs/matcher matcher-lcqmc --card simpair/bundled/matcher-lcqmc/README.md
 	$(BIN)/python benchmarks/lcqmc.py --model matcher-lcqmc
 
 # The bundled general matcher (simpair/bundled/matcher): the LCQMC specialist continued on every pair set of
-# ../shared in two temperature-mixed passes (configs/general-matcher.yaml, T=4, ~65 min; then
-# configs/general-matcher-pass2.yaml, T=2 on a fresh draw, ~50 min), cut to a rank-$(GENERAL_RANK) delta (rank 128 lost
-# 3.6 points of PAWS-X; 160 is over 25 MB); a fourth pass from that delta (configs/general-matcher-pass4.yaml, T=1 with
+# ../shared in two temperature-mixed passes (configs/recipes/general-matcher.yaml, T=4, ~65 min; then
+# configs/recipes/general-matcher-pass2.yaml, T=2 on a fresh draw, ~50 min), cut to a rank-$(GENERAL_RANK) delta (rank 128 lost
+# 3.6 points of PAWS-X; 160 is over 25 MB); a fourth pass from that delta (configs/recipes/general-matcher-pass4.yaml, T=1 with
 # the bank and payment files weighted up, 200,000 pairs, ~57 min); the pass-2 delta and pass 4 averaged weight by
 # weight (threshold re-picked on the six dev files), cut to rank $(GENERAL_RANK) again; pass 5b from that average on the
-# same files plus pairs derived from the non-LCQMC files by scripts/augment_pairs.py (configs/general-matcher-pass5b.yaml,
+# same files plus pairs derived from the non-LCQMC files by scripts/augment_pairs.py (configs/recipes/general-matcher-pass5b.yaml,
 # 150,000 pairs, ~32 min), cut to rank $(GENERAL_RANK) and bundled; pass 6 from that on the same files plus the labelled
-# pairs word overlap alone gets wrong (configs/general-matcher-pass6.yaml, 100,000 pairs, ~33 min), cut to rank
+# pairs word overlap alone gets wrong (configs/recipes/general-matcher-pass6.yaml, 100,000 pairs, ~33 min), cut to rank
 # $(GENERAL_RANK) and bundled; pass 7b from that on the pass-5b files with a product-of-experts loss against the overlap
-# bias at learning rate 1e-5 (configs/general-matcher-pass7b.yaml, 100,000 pairs, ~40 min), cut to rank
+# bias at learning rate 1e-5 (configs/recipes/general-matcher-pass7b.yaml, 100,000 pairs, ~40 min), cut to rank
 # $(GENERAL_RANK), bundled, and the multi-domain table. Each training step is resumable with RESUME=--resume;
 # ~4.5 hours on 2 cores in all.
 RESUME ?=
@@ -120,43 +120,43 @@ AGAINST_OVERLAP_INPUTS := $(addprefix ../shared/data/,lcqmc/train.tsv bq/train.t
 	atec-ccks/train.tsv pawsx/train.tsv medical/ncov-train.tsv medical/kuake-qqr-train.tsv mrpc/train.tsv)
 GENERAL_DEV := $(addprefix --dev ../shared/data/,lcqmc/dev.tsv bq/dev.tsv afqmc/dev.tsv pawsx/dev.tsv medical/ncov-dev.tsv medical/kuake-qqr-dev.tsv)
 general-matcher: install
-	$(BIN)/simpair train --config configs/general-matcher.yaml $(RESUME)
-	$(BIN)/simpair train --config configs/general-matcher-pass2.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-matcher.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-matcher-pass2.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-matcher2 --delta-rank $(GENERAL_RANK) --out runs/general-matcher-delta
-	$(BIN)/simpair train --config configs/general-matcher-pass4.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-matcher-pass4.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-matcher-delta --merge --out runs/general-matcher2-merged
 	$(BIN)/simpair average runs/general-matcher2-merged runs/general-matcher4 $(GENERAL_DEV) --out runs/general-matcher-soup
 	$(BIN)/simpair export runs/general-matcher-soup --delta-rank $(GENERAL_RANK) --out runs/general-matcher-soup-delta
 	$(BIN)/python scripts/augment_pairs.py --out runs/aug-nolcqmc $(AUGMENT_INPUTS) $(subst --dev,--exclude,$(GENERAL_DEV))
-	$(BIN)/simpair train --config configs/general-matcher-pass5b.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-matcher-pass5b.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-matcher5b --delta-rank $(GENERAL_RANK) --out runs/general-matcher5b-delta
-	$(BIN)/python scripts/bundle_model.py runs/general-matcher5b-delta matcher --card docs/cards/matcher.md
+	$(BIN)/python scripts/bundle_model.py runs/general-matcher5b-delta matcher --card simpair/bundled/matcher/README.md
 	$(BIN)/python scripts/augment_pairs.py --out runs/aug-all $(AGAINST_OVERLAP_INPUTS) $(subst --dev,--exclude,$(GENERAL_DEV))
-	$(BIN)/simpair train --config configs/general-matcher-pass6.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-matcher-pass6.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-matcher6 --delta-rank $(GENERAL_RANK) --out runs/general-matcher6-delta
-	$(BIN)/python scripts/bundle_model.py runs/general-matcher6-delta matcher --card docs/cards/matcher.md
-	$(BIN)/simpair train --config configs/general-matcher-pass7b.yaml $(RESUME)
+	$(BIN)/python scripts/bundle_model.py runs/general-matcher6-delta matcher --card simpair/bundled/matcher/README.md
+	$(BIN)/simpair train --config configs/recipes/general-matcher-pass7b.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-matcher7b --delta-rank $(GENERAL_RANK) --out runs/general-matcher7b-delta
-	$(BIN)/python scripts/bundle_model.py runs/general-matcher7b-delta matcher --card docs/cards/matcher.md
+	$(BIN)/python scripts/bundle_model.py runs/general-matcher7b-delta matcher --card simpair/bundled/matcher/README.md
 	$(BIN)/python benchmarks/multi_domain.py --model matcher --markdown --save benchmarks/results/multi_domain_matcher.json
 
 # The bundled general bi-encoder (simpair/bundled/encoder, the default model of `index build`): e5-small trained
-# on every pair, NLI and STS set of ../shared in two passes (configs/general-encoder.yaml, then
-# configs/general-encoder-pass2.yaml weighted to the lagging sets; MNRL with hard negatives + CoSENT), then a
+# on every pair, NLI and STS set of ../shared in two passes (configs/recipes/general-encoder.yaml, then
+# configs/recipes/general-encoder-pass2.yaml weighted to the lagging sets; MNRL with hard negatives + CoSENT), then a
 # third distilled from the bundled matcher (scripts/silver_pairs.py: each training file's questions and their
-# encoder neighbours, scored by `matcher`; configs/general-encoder-pass3.yaml), a rank-$(ENCODER_RANK) delta,
+# encoder neighbours, scored by `matcher`; configs/recipes/general-encoder-pass3.yaml), a rank-$(ENCODER_RANK) delta,
 # bundling, and its rows of the multi-domain table. The teacher is the bundled matcher (make general-matcher).
 ENCODER_RANK ?= 128
 general-encoder: install
-	$(BIN)/simpair train --config configs/general-encoder.yaml $(RESUME)
-	$(BIN)/simpair train --config configs/general-encoder-pass2.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-encoder.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-encoder-pass2.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-encoder2 --delta-rank $(ENCODER_RANK) --out runs/general-encoder-delta
-	$(BIN)/python scripts/bundle_model.py runs/general-encoder-delta encoder --card docs/cards/encoder.md
+	$(BIN)/python scripts/bundle_model.py runs/general-encoder-delta encoder --card simpair/bundled/encoder/README.md
 	$(BIN)/python scripts/silver_pairs.py --teacher matcher --student encoder --out runs/silver/silver.tsv \
 		$(AGAINST_OVERLAP_INPUTS) $(subst --dev,--exclude,$(GENERAL_DEV)) --exclude ../shared/data/stsb-zh/dev.tsv
-	$(BIN)/simpair train --config configs/general-encoder-pass3.yaml $(RESUME)
+	$(BIN)/simpair train --config configs/recipes/general-encoder-pass3.yaml $(RESUME)
 	$(BIN)/simpair export runs/general-encoder3 --delta-rank $(ENCODER_RANK) --out runs/general-encoder3-delta
-	$(BIN)/python scripts/bundle_model.py runs/general-encoder3-delta encoder --card docs/cards/encoder.md
+	$(BIN)/python scripts/bundle_model.py runs/general-encoder3-delta encoder --card simpair/bundled/encoder/README.md
 	$(BIN)/python benchmarks/multi_domain.py --model encoder --model e5-small --save benchmarks/results/multi_domain_encoder.json
 
 clean:

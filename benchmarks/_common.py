@@ -32,12 +32,37 @@ def emit(result: dict[str, Any], save: str | None) -> None:
     records the CPU it ran on (model, cores, ISA class and flags): a speed figure means nothing without it."""
     from simpair.backend.cpu import describe
 
-    result = {**result, "cpu": result.get("cpu") or describe()}
+    result = {**result, "cpu": result.get("cpu") or describe(), **provenance(result.get("model"))}
     text = json.dumps(result, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     print(text)
     if save:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         Path(save).write_text(text + "\n", encoding="utf-8")
+
+
+def provenance(model: Any) -> dict[str, Any]:
+    """The commit the result was measured at (``+dirty`` with uncommitted changes) and, for a model name or
+    directory, a hash of its weights: an alias such as ``matcher`` meant another model at each run."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit, dirty = "", ""
+    out: dict[str, Any] = {"commit": (commit + "+dirty" if dirty else commit) or None}
+    if isinstance(model, str):
+        from simpair.bi_encoder import weights_fingerprint
+        from simpair.errors import SimpairError
+        from simpair.models import resolve
+
+        try:
+            out["model_weights_sha256"] = weights_fingerprint(str(resolve(model)))
+        except (SimpairError, OSError):  # a peer's name or a hub id: nothing here to hash
+            pass
+    return out
 
 
 def simpair_paths(model_dir: str) -> list[tuple[str, str]]:

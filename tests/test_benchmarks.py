@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "probes"))
 
 import _peers
 import _roofline
@@ -154,6 +155,15 @@ def test_pair_fusion_gains_only_from_a_cosine_that_carries_information() -> None
 
 
 
+def test_a_result_names_the_weights_behind_an_alias(tiny_bert: Path) -> None:
+    import _common
+
+    from simpair.bi_encoder import weights_fingerprint
+
+    assert _common.provenance(str(tiny_bert))["model_weights_sha256"] == weights_fingerprint(str(tiny_bert))
+    assert "model_weights_sha256" not in _common.provenance("org/not-here")
+
+
 def test_every_result_records_its_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
@@ -164,4 +174,5 @@ def test_every_result_records_its_cpu(tmp_path: Path, capsys: pytest.CaptureFixt
     _common.emit({"rows": {"simpair onnx int8": {"rate": 1.0}}}, str(tmp_path / "r.json"))
     saved = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert saved["cpu"] == describe() and saved["cpu"]["isa"] and saved["cpu"]["model"]
+    assert saved["commit"] is None or len(saved["commit"].split("+")[0]) == 40
     assert json.loads(capsys.readouterr().out)["cpu"]["flags"] == describe()["flags"]

@@ -31,7 +31,7 @@ def test_bundled_adapter_is_small_and_documented() -> None:
     meta = json.loads((BUNDLED / "simpair.json").read_text())
     assert meta["base_model"] == "e5-small" and meta["labels"] == ["negative", "positive"] and meta["adapter"]
     card = (BUNDLED / "README.md").read_text()
-    for needed in ("ChnSentiCorp", "SST-2", "configs/sentiment-e5-lora.yaml", "dev"):
+    for needed in ("ChnSentiCorp", "SST-2", "configs/recipes/sentiment-e5-lora.yaml", "dev"):
         assert needed in card
     assert bundled_dir("sentiment") == BUNDLED
 

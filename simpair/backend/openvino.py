@@ -26,7 +26,7 @@ OV_DIR = "openvino"
 OV_META = "simpair-openvino.json"
 OV_FILES = {"fp32": "model.xml", "int8": "model_int8.xml"}
 # Input lengths are padded to a multiple of this (see OpenVinoModel.encode). 1: no extra padding. 8 was measured
-# against 1 (benchmarks/ov_length_step_probe.py, fresh model per round): bulk -5% pairs/s, server-like batches -4%
+# against 1 (benchmarks/probes/ov_length_step_probe.py, fresh model per round): bulk -5% pairs/s, server-like batches -4%
 # mean / +4% p99 latency: no win, so off.
 LENGTH_STEP = 1
 OV_INSTALL = "OpenVINO is not installed; pip install 'simpair[openvino]' (openvino, and nncf for int8)"
@@ -116,7 +116,7 @@ class OpenVinoModel:
                  reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> list[np.ndarray]:
         """``reduce(output, mask)`` of every batch, in order, with two requests in flight: the next batch is
         tokenised and the last one reduced while the current one runs (+9% pairs/s here, interleaved
-        measurement: ``benchmarks/ov_streams_probe.py``). Each request still gets every thread.
+        measurement: ``benchmarks/probes/ov_streams_probe.py``). Each request still gets every thread.
 
         No Python callback: everything Python runs in the caller's thread. (A callback runs in an OpenVINO
         thread, where a garbage collection may free another model's requests and abort the process with

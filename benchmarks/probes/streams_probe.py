@@ -1,7 +1,7 @@
 """A probe, not a benchmark of record: one 2-thread stream against two 1-thread streams (two Python threads,
 each scoring alternate length-sorted batches) for simpair's CrossEncoder, at batch 32 / 64 / 128.
 
-    python benchmarks/streams_probe.py PAIRS PRECISIONS MODEL_DIR    # e.g. 1000 int8,bf16 <merged matcher>
+    python benchmarks/probes/streams_probe.py PAIRS PRECISIONS MODEL_DIR    # e.g. 1000 int8,bf16 <merged matcher>
 """
 import os
 import sys
@@ -15,7 +15,7 @@ import torch
 from simpair import CrossEncoder, read_pairs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcqmc" / "dev.tsv"
+DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "lcqmc" / "dev.tsv"
 pairs = [(p.text_a, p.text_b) for p in read_pairs(DEV, warn=False).pairs[: int(sys.argv[1])]]
 model = sys.argv[3]
 for prec in sys.argv[2].split(","):

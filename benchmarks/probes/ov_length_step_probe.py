@@ -6,7 +6,7 @@ Two workloads: ``bulk`` — the first ``--pairs`` LCQMC dev pairs in length-sort
 pairs/s), and ``serve`` — ``--batches`` batches of 1 to 50 random pairs each, one call each, as a server's
 micro-batches come (milliseconds per batch, p50 and p99).
 
-    python benchmarks/ov_length_step_probe.py MODEL_DIR [--pairs 2000] [--batches 200] [--rounds 3] [--save FILE]
+    python benchmarks/probes/ov_length_step_probe.py MODEL_DIR [--pairs 2000] [--batches 200] [--rounds 3] [--save FILE]
 
 MODEL_DIR needs an int8 OpenVINO export (``simpair export MODEL_DIR --openvino --int8``).
 """
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 

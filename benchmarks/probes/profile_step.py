@@ -7,7 +7,7 @@ linear layer and both attention products; a training step is 3x the forward) and
 measured time, against this CPU's peak (2 cores of AMD EPYC Zen 4: ~190 GFLOP/s fp32, ~380 bf16,
 ~760 int8). Tables go to ``benchmarks/results/profile_*.txt``.
 
-    python benchmarks/profile_step.py [--model runs/lcqmc-e5-small-stage3] [--save FILE]
+    python benchmarks/probes/profile_step.py [--model runs/lcqmc-e5-small-stage3] [--save FILE]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 SHARED = ROOT.parent / "shared" / "data" / "lcqmc"
 RESULTS = ROOT / "benchmarks" / "results"

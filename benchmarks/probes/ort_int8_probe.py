@@ -10,7 +10,7 @@ re-quantises the fused fp32 graph of ``simpair export MODEL --onnx`` and runs it
 - ``matmul_only``: per-channel MatMuls only (attention and the embedding gather left fp32);
 - ``nbits8_all``: weight-only 8-bit ``MatMulNBits`` (block 32, int8 compute), needs ``onnx_ir``.
 
-    python benchmarks/ort_int8_probe.py MERGED_MODEL_DIR [--pairs 1000] [--variants a,b] [--save FILE]
+    python benchmarks/probes/ort_int8_probe.py MERGED_MODEL_DIR [--pairs 1000] [--variants a,b] [--save FILE]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 

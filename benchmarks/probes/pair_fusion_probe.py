@@ -6,7 +6,7 @@ each set, picks one threshold for the mean per-set accuracy on that half (as `si
 the other half; both ways, averaged. The cross-encoder alone goes through the same steps, so the two rows differ
 only by the cosine.
 
-    python benchmarks/pair_fusion_probe.py [--matcher matcher] [--encoder encoder] [--limit N]
+    python benchmarks/probes/pair_fusion_probe.py [--matcher matcher] [--encoder encoder] [--limit N]
                                           [--save benchmarks/results/pair_fusion_probe.json]
 
 Needs ../shared (research data, never copied into the project).
@@ -23,7 +23,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from calibration import SETS  # noqa: E402 (the 0/1 dev sets of the multi-domain table)
 from multi_domain import SHARED  # noqa: E402

@@ -2,7 +2,7 @@
 requests — on two 1-thread streams (THROUGHPUT hint) and on the one 2-thread stream (LATENCY hint, overlapping
 tokenisation with inference only) — interleaved in one process so that host drift hits every mode alike.
 
-    python benchmarks/ov_streams_probe.py MODEL_DIR [--pairs 1000] [--rounds 4] [--save FILE]
+    python benchmarks/probes/ov_streams_probe.py MODEL_DIR [--pairs 1000] [--rounds 4] [--save FILE]
 
 MODEL_DIR needs an int8 OpenVINO export (``simpair export MODEL_DIR --openvino --int8``). Pairs: the first
 ``--pairs`` of LCQMC dev (../shared), length-sorted batches of 32, max length 64; pairs/s per round and the median.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 DEV = ROOT.parent / "shared" / "data" / "lcqmc" / "dev.tsv"
 
