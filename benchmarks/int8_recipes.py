@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from _common import emit
 
-RECIPES = {"u8s8 8-bit weights (old)": {"weight_type": "QInt8"},
-           "u8s8 7-bit weights (now)": {"weight_type": "QInt8", "reduce_range": True},
+RECIPES = {"u8s8-8bit-old": {"weight_type": "QInt8"},
+           "u8s8-7bit-now": {"weight_type": "QInt8", "reduce_range": True},
            "u8u8": {"weight_type": "QUInt8"}}
 
 
@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--model", default="matcher")
     ap.add_argument("--pairs", required=True)
     ap.add_argument("--limit", type=int, default=2000)
+    ap.add_argument("--recipes", default=",".join(RECIPES), help="Comma-separated names of RECIPES to run.")
     ap.add_argument("--save")
     args = ap.parse_args()
     from simpair.backend.onnx import find_onnx
@@ -73,7 +74,8 @@ def main() -> None:
     ref, rate = probabilities(fp32, a, b)
     rows = {"fp32": {"accuracy": float(((ref >= threshold) == gold).mean()), "pairs_per_second": round(rate, 1)}}
     with tempfile.TemporaryDirectory(dir=fp32.parent) as tmp:
-        for name, recipe in RECIPES.items():
+        for name in args.recipes.split(","):
+            recipe = RECIPES[name]
             out = Path(tmp) / "int8.onnx"
             quantize(fp32, out, recipe)
             p, rate = probabilities(out, a, b)

@@ -37,13 +37,16 @@ def generate(path: Path, n: int, seed: int = 0) -> Path:
 
 
 def peak_rss(cmd: list[str]) -> tuple[float, float]:
-    """(peak RSS in MB, seconds) of ``cmd`` run to completion with its output discarded."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+    """(peak RSS in MB, seconds) of ``cmd`` run to completion, its stdout discarded and its stderr kept in a
+    file (a pipe left unread would block the command once it fills)."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode(errors='replace')[-2000:]}")
     return usage.ru_maxrss / 1024, seconds
 
 
