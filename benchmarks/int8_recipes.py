@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def main() -> None:
     ap.add_argument("--recipes", default=",".join(RECIPES), help="Comma-separated names of RECIPES to run.")
     ap.add_argument("--save")
     args = ap.parse_args()
-    from simpair.backend.onnx import find_onnx
+    from simpair.backend.onnx import ONNX_META, find_onnx
     from simpair.backend.onnx_export import export_onnx
     from simpair.cross_encoder import CrossEncoder
     from simpair.models import resolve
@@ -73,7 +74,9 @@ def main() -> None:
     gold = np.array([p.label for p in data]) == 1
     ref, rate = probabilities(fp32, a, b)
     rows = {"fp32": {"accuracy": float(((ref >= threshold) == gold).mean()), "pairs_per_second": round(rate, 1)}}
-    with tempfile.TemporaryDirectory(dir=fp32.parent) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        for extra in (ONNX_META, "tokenizer.json"):  # what OnnxModel reads beside the graph
+            shutil.copy2(fp32.parent / extra, Path(tmp) / extra)
         for name in args.recipes.split(","):
             recipe = RECIPES[name]
             out = Path(tmp) / "int8.onnx"
