@@ -200,11 +200,11 @@ def auto_rule() -> dict[str, Any]:
         why = ("native bf16: bulk scoring runs in bf16 (OpenVINO export, else torch); a few pairs run an ONNX fp32 "
                "export, which starts without importing torch")
     else:
-        why = ("no native bf16: bf16 would be emulated and slower than fp32, so auto runs fp32 on an OpenVINO "
-               "or ONNX export (torch fp32 when there is none)")
+        why = ("no native bf16 (it would be converted in software), so auto runs fp32 on an OpenVINO or ONNX "
+               "export (torch fp32 when there is none)")
     int8 = ("int8 is never picked by auto; asked for (--precision int8), it is checked against fp32 on this CPU "
-            "first" + ("" if cpu["vnni"] else ": without VNNI, OpenVINO's int8 and torch's dynamic int8 drift and "
-                       "are refused; ONNX int8 (7-bit weights) holds"))
+            "first" + ("" if cpu["vnni"] else ": without VNNI, int8 kernels can saturate; ONNX int8 (7-bit weights) "
+                       "holds, OpenVINO's int8 drifted under emulation and is refused where it does"))
     return {"cpu": cpu, "precision": resolve_precision("auto"),
             "bulk": "openvino export, else " + ("torch bf16" if cpu["bf16"] else "onnx export, else torch fp32"),
             "few_pairs": "onnx export, else openvino export, else torch", "why": why, "int8": int8}
