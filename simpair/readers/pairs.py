@@ -173,8 +173,9 @@ CHUNK_LINES = 20_000
 
 def iter_pairs(path: str | Path, fmt: str = "auto", task: str = "auto", columns: Columns | None = None,
                header: bool | None = None, score_range: tuple[float, float] = (0.0, 5.0),
-               require_labels: bool = True, chunk_lines: int = CHUNK_LINES) -> Iterator[PairData]:
-    """:func:`read_pairs` in chunks of ``chunk_lines`` lines: memory bounded by the chunk, not the file.
+               require_labels: bool = True, chunk_lines: int | None = None) -> Iterator[PairData]:
+    """:func:`read_pairs` in chunks of ``chunk_lines`` lines (default :data:`CHUNK_LINES`): memory bounded by the
+    chunk, not the file.
 
     The format, the header and the task are settled on the first chunk; every later chunk is parsed with
     them (its header line put in front, so named columns resolve) and keeps its own line numbers. A bad row
@@ -185,6 +186,7 @@ def iter_pairs(path: str | Path, fmt: str = "auto", task: str = "auto", columns:
         raise InputError(str(p), None, "no such file")
     if p.is_dir():
         raise InputError(str(p), None, "is a directory; expected a data file")
+    chunk_lines = chunk_lines or CHUNK_LINES
     with open(p, "rb") as fh:
         lines = [line for _, line in zip(range(chunk_lines), fh)]
         first = _parse(p, decode_lines(p, b"".join(lines)), fmt, task, columns, header, score_range,
