@@ -135,8 +135,10 @@ class CrossEncoder:
     def _check_int8(self, file: Path | None) -> None:
         """Quantise (torch) and run the int8 check of :mod:`simpair.backend.int8_check` on this CPU: an int8
         whose scores drift from fp32 here is refused before it scores anything."""
+        scale = self.score_scale if self.task == "regression" else 1.0  # compare scores on the 0-1 scale
+
         def score(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-            return self.predict(pairs) / (self.score_scale if self.task == "regression" else 1.0)
+            return self.predict(pairs) / scale
 
         threshold = None if self.task == "regression" else self.threshold
         if file is None:
@@ -146,7 +148,7 @@ class CrossEncoder:
 
         def fp32() -> Any:
             ref = CrossEncoder(self.path, max_length=self.max_length, backend=self.backend, precision="fp32")
-            return lambda pairs: ref.predict(pairs) / (self.score_scale if self.task == "regression" else 1.0)
+            return lambda pairs: ref.predict(pairs) / scale
 
         verify_int8(self.name, file_identity(file), score, fp32, threshold)
 

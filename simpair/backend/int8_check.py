@@ -7,9 +7,10 @@ weights), but an export made elsewhere, an older export, or torch's dynamic int8
 cached per model file and CPU class in ``$SIMPAIR_HOME/int8-checks/``, so the check costs a few seconds once.
 
 The bound is on the mean |score difference| over the check pairs. Measured (docs/performance.md): an int8
-that is right stays at 0.004-0.012 (the matcher's ONNX and OpenVINO int8 on VNNI and AVX2 CPUs, the tiny test
-models); saturation gives 0.037 on the tiny test model and more on real ones. ``SIMPAIR_INT8_CHECK=off``
-skips the check (benchmarks that measure a saturating int8 on purpose).
+that is right stays at 0.004-0.014 (the matcher's ONNX, OpenVINO and torch int8 on a VNNI CPU, its ONNX int8 on
+an emulated AVX2 one, the tiny test models); saturation gave 0.025 (the matcher's old ONNX int8 on AVX2, LCQMC
+pairs), 0.037 and 0.058 (tiny models). ``SIMPAIR_INT8_CHECK=off`` skips the check (benchmarks that measure a
+saturating int8 on purpose).
 """
 from __future__ import annotations
 
