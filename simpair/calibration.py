@@ -22,7 +22,6 @@ from .cross_encoder import CrossEncoder
 from .errors import ConfigError, InputError
 from .metrics import best_threshold
 from .models.load import read_meta, thresholds_file
-from .readers import read_pairs
 from .utils import atomic_write_text, file_sha256
 
 SAMPLE_SIZES = (25, 50, 100, 200, 500, 1000, 2000)
@@ -65,11 +64,10 @@ def calibrate(model: str, data: str, name: str | None = None, metric: str = "acc
     if ce.task != "classification":
         raise ConfigError(f"calibrate: {model} scores {ce.task}; calibration tunes the decision threshold of a "
                           "pair model with 0/1 labels")
-    pairs = read_pairs(data, task="classification", warn=False)
-    labels = np.array(pairs.labels, dtype=int)
+    scores, golds, _ = ce.score_file(data, task="classification", batch_size=batch_size, progress=progress)
+    labels = golds.astype(int)
     if len(set(labels.tolist())) < 2:
         raise InputError(str(data), None, "calibration needs both labels (0 and 1) in the sample")
-    scores = ce.predict([(p.text_a, p.text_b) for p in pairs.pairs], batch_size=batch_size, progress=progress)
     global_threshold = float(ce.meta.get("threshold", 0.5))
     threshold, value = best_threshold(scores, labels, metric)
     entry = {"threshold": threshold, "metric": metric, "value_on_sample": value, "pairs": len(labels),

@@ -240,6 +240,22 @@ class CrossEncoder:
                     row["gold"] = p.label
                 yield row
 
+    def score_file(self, path: str | Path, fmt: str = "auto", task: str = "auto", batch_size: int = 64,
+                   symmetric: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+        """(scores, labels, the task read) for a labelled pair file, in file order: validated whole first (a bad
+        row fails before any scoring), then read and scored chunk by chunk, so memory does not grow with the
+        file beyond one score and one label a pair."""
+        from .readers import count_pairs, iter_pairs
+
+        count_pairs(path, fmt=fmt, task=task)
+        parts, labels, read_task = [], [], task
+        for chunk in iter_pairs(path, fmt=fmt, task=task):
+            read_task = chunk.task if not parts else read_task
+            parts.append(self.predict([(p.text_a, p.text_b) for p in chunk.pairs], batch_size=batch_size,
+                                      symmetric=symmetric, progress=progress))
+            labels.extend(chunk.labels)
+        return np.concatenate(parts), np.array(labels, dtype=float), read_task
+
     def stream(self, pairs: Iterable[tuple[str, str]], batch_size: int = 64, symmetric: bool = False,
                chunk: int = 1024) -> Iterable[tuple[int, float]]:
         """Score an iterable of pairs chunk by chunk; yields (index, score)."""

@@ -117,16 +117,10 @@ def evaluate_file(model: str | CrossEncoder, data: str, fmt: str = "auto", task:
     # a regression model reads any numeric label as a score; a 0/1 model lets the file say what it holds, so a
     # score file (a ``score`` column, STS format) is scored by rank correlation instead of refused row by row
     task = "regression" if task == "auto" and ce.trained and ce.task == "regression" else task
-    count_pairs(data, fmt=fmt, task=task)  # a bad row fails now, before any scoring
     t0 = time.perf_counter()
-    parts, labels, read_task = [], [], task
-    for chunk in iter_pairs(data, fmt=fmt, task=task):  # bounded memory: one chunk of pairs at a time
-        read_task = chunk.task if not parts else read_task
-        parts.append(ce.predict([(p.text_a, p.text_b) for p in chunk.pairs], batch_size=batch_size,
-                                symmetric=symmetric, progress=progress))
-        labels.extend(chunk.labels)
+    scores, golds, read_task = ce.score_file(data, fmt=fmt, task=task, batch_size=batch_size, symmetric=symmetric,
+                                             progress=progress)
     seconds = time.perf_counter() - t0
-    scores, golds = np.concatenate(parts), np.array(labels, dtype=float)
     if read_task == "regression":
         metrics = regression_metrics(scores, golds)
     else:
