@@ -93,9 +93,9 @@ class Int8Check:
         raise Int8Refused(
             f"{self.model}: int8 is refused on this CPU ({cpu.get('model')}, {cpu.get('isa')}): on {v['pairs']} "
             f"check pairs its scores differ from fp32 by {v['mean_abs_diff']:.3f} on average (bound {v['bound']}), "
-            f"{v['decisions_changed']} decisions changed. Without VNNI, int8 kernels saturate unless the weights "
-            f"use 7 bits: re-export it here ('simpair export {self.model} --onnx --int8' or '--openvino --int8'), "
-            f"or run --precision fp32 (bf16 where the CPU has it). SIMPAIR_INT8_CHECK=off skips this check.")
+            f"{v['decisions_changed']} decisions changed. Without VNNI, int8 kernels can saturate; simpair's ONNX "
+            f"int8 (7-bit weights) holds there: 'simpair export {self.model} --onnx --int8', then --backend onnx. "
+            f"Or run --precision fp32 (bf16 where the CPU has it). SIMPAIR_INT8_CHECK=off skips this check.")
 
 
 def file_identity(file: str | Path) -> str:
