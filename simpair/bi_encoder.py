@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .backend.exports import weights_stamp
 from .backend.int8_check import check_torch_int8, file_identity, verify_int8
 from .backend.onnx import OnnxModel
 from .backend.openvino import OpenVinoModel
@@ -110,7 +109,7 @@ class BiEncoder:
         """Quantise (torch) and run the int8 check of :mod:`simpair.backend.int8_check` on this CPU, on the
         cosine similarities of the check pairs."""
         if file is None:
-            check_torch_int8(self.name, f"torch-encoder:{self.path}:{weights_stamp(self.path)}", self.similarity,
+            check_torch_int8(self.name, "bi-encoder", self.path, self.similarity,
                              lambda: quantize_int8(self.model), self.threshold)
             return
 

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from .backend.onnx import OnnxModel, find_onnx, onnx_dir
-from .backend.exports import weights_stamp
 from .backend.int8_check import check_torch_int8, file_identity, verify_int8
 from .backend.openvino import OpenVinoModel
 from .backend.runtime import (
@@ -142,7 +141,7 @@ class CrossEncoder:
 
         threshold = None if self.task == "regression" else self.threshold
         if file is None:
-            check_torch_int8(self.name, f"torch:{self.path}:{weights_stamp(self.path)}", score,
+            check_torch_int8(self.name, "cross-encoder", self.path, score,
                              lambda: quantize_int8(self.model), threshold)
             return
 
@@ -242,19 +241,13 @@ class CrossEncoder:
 
     def score_file(self, path: str | Path, fmt: str = "auto", task: str = "auto", batch_size: int = 64,
                    symmetric: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
-        """(scores, labels, the task read) for a labelled pair file, in file order: validated whole first (a bad
-        row fails before any scoring), then read and scored chunk by chunk, so memory does not grow with the
-        file beyond one score and one label a pair."""
-        from .readers import count_pairs, iter_pairs
+        """(scores, labels, the task read) for a labelled pair file, in file order, in bounded memory
+        (:func:`~simpair.readers.score_pair_file`: validated whole first, then scored chunk by chunk)."""
+        from .readers import score_pair_file
 
-        count_pairs(path, fmt=fmt, task=task)
-        parts, labels, read_task = [], [], task
-        for chunk in iter_pairs(path, fmt=fmt, task=task):
-            read_task = chunk.task if not parts else read_task
-            parts.append(self.predict([(p.text_a, p.text_b) for p in chunk.pairs], batch_size=batch_size,
-                                      symmetric=symmetric, progress=progress))
-            labels.extend(chunk.labels)
-        return np.concatenate(parts), np.array(labels, dtype=float), read_task
+        return score_pair_file(path, lambda pairs: self.predict([(p.text_a, p.text_b) for p in pairs],
+                                                                 batch_size=batch_size, symmetric=symmetric,
+                                                                 progress=progress), fmt=fmt, task=task)
 
     def stream(self, pairs: Iterable[tuple[str, str]], batch_size: int = 64, symmetric: bool = False,
                chunk: int = 1024) -> Iterable[tuple[int, float]]:

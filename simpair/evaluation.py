@@ -21,7 +21,7 @@ from .cross_encoder import CrossEncoder
 from .metrics import (classification_metrics, correlations, multiclass_metrics, regression_metrics,
                       write_confusion_matrix, write_report)
 from .models import read_meta, resolve
-from .readers import count_pairs, iter_pairs, read_queries, read_texts
+from .readers import Pair, read_queries, read_texts, score_pair_file
 from .search import RERANK_WEIGHT
 
 
@@ -140,21 +140,20 @@ def evaluate_bi_encoder(model: str | BiEncoder, data: str, fmt: str = "auto", ta
     for scores, cosine Pearson/Spearman."""
     enc = model if isinstance(model, BiEncoder) else BiEncoder(model, backend=backend, precision=precision,
                                                                threads=threads)
-    count_pairs(data, fmt=fmt, task=task)  # a bad row fails now, before any encoding
-    t0 = time.perf_counter()
-    parts, labels, read_task, encoded = [], [], task, 0
-    for chunk in iter_pairs(data, fmt=fmt, task=task):  # bounded memory: one chunk of pairs at a time
-        read_task = chunk.task if not parts else read_task
-        texts = sorted({t for p in chunk.pairs for t in (p.text_a, p.text_b)})
+    encoded = 0
+
+    def cosines(pairs: list[Pair]) -> np.ndarray:
+        """Each pair's cosine, every distinct text of the chunk encoded once."""
+        nonlocal encoded
+        texts = sorted({t for p in pairs for t in (p.text_a, p.text_b)})
         vectors = enc.encode(texts, batch_size=batch_size, progress=progress)
         row = {t: i for i, t in enumerate(texts)}
-        a = vectors[[row[p.text_a] for p in chunk.pairs]]
-        b = vectors[[row[p.text_b] for p in chunk.pairs]]
-        parts.append((a * b).sum(axis=1))
-        labels.extend(chunk.labels)
         encoded += len(texts)
+        return (vectors[[row[p.text_a] for p in pairs]] * vectors[[row[p.text_b] for p in pairs]]).sum(axis=1)
+
+    t0 = time.perf_counter()
+    cosine, golds, read_task = score_pair_file(data, cosines, fmt=fmt, task=task)
     seconds = time.perf_counter() - t0
-    cosine, golds = np.concatenate(parts), np.array(labels, dtype=float)
     if read_task == "regression":
         metrics: dict[str, Any] = {"n": len(golds), **correlations(cosine, golds)}
     else:

@@ -18,7 +18,6 @@ import numpy as np
 from .config import MAX_LENGTH_FALLBACK
 from .errors import SimpairError
 from .models import load_classifier
-from .backend.exports import weights_stamp
 from .backend.int8_check import check_torch_int8
 from .backend.runtime import bf16_autocast, length_sorted_batches, quantize_int8, resolve_precision, set_threads
 
@@ -58,7 +57,7 @@ class Sentiment:
         self.bf16 = self.precision == "bf16"
         self.pipe = pipeline("sentiment-analysis", model=self.model, tokenizer=self.tokenizer, device="cpu")
         if self.precision == "int8":  # quantised in place (the pipeline holds the same model), checked first
-            check_torch_int8(self.name, f"torch-classifier:{self.path}:{weights_stamp(self.path)}",
+            check_torch_int8(self.name, "classifier", self.path,
                              self._check_scores, lambda: quantize_int8(self.model))
 
     def _check_scores(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import SimpairError
 from ..utils import atomic_write_text, simpair_home
 from .cpu import describe, isa_class
+from .exports import weights_stamp
 
 CHECK_FILE = Path(__file__).resolve().parent / "calibration.tsv"
 CHECK_PAIRS = 128
@@ -116,11 +117,12 @@ def verify_int8(model: str, identity: str, int8: Scorer, fp32: Callable[[], Scor
     return check.record(int8(pairs), fp32()(pairs), threshold)
 
 
-def check_torch_int8(model: str, identity: str, score: Scorer, quantize: Callable[[], object],
+def check_torch_int8(model: str, kind: str, path: str | Path, score: Scorer, quantize: Callable[[], object],
                      threshold: float | None = None) -> dict[str, Any] | None:
-    """torch's dynamic int8: score the check pairs in fp32, ``quantize()`` in place, score again and judge
-    (the quantisation always happens; the scoring only when no verdict is cached)."""
-    check = Int8Check(model, identity)
+    """torch's dynamic int8 of the weights in ``path``: score the check pairs in fp32, ``quantize()`` in place,
+    score again and judge (the quantisation always happens; the scoring only when no verdict is cached).
+    ``kind`` (cross-encoder, bi-encoder, classifier) keeps apart two uses of one directory."""
+    check = Int8Check(model, f"torch-{kind}:{path}:{weights_stamp(path)}")
     reference = score(check_pairs()) if check.needed else None
     quantize()
     return None if reference is None else check.record(score(check_pairs()), reference, threshold)

@@ -52,16 +52,21 @@ class ErrorList:
         raise InputError(self.path, line, message + extra)
 
 
+def check_data_file(path: Path) -> None:
+    """Refuse a path that is missing or a directory, naming it."""
+    if not path.exists():
+        raise InputError(str(path), None, "no such file")
+    if path.is_dir():
+        raise InputError(str(path), None, "is a directory; expected a data file")
+
+
 def decode_lines(path: Path, raw: bytes | None = None, expected: str = "sentence pairs",
                  first: int = 1) -> list[tuple[int, str]]:
     """Decode a file (or ``raw`` bytes read from it, e.g. stdin, or one chunk of it whose first line is line
     ``first``) as UTF-8 line by line (BOM and CRLF tolerated); bad bytes name their line; an empty input says
     what was ``expected``."""
     if raw is None:
-        if not path.exists():
-            raise InputError(str(path), None, "no such file")
-        if path.is_dir():
-            raise InputError(str(path), None, "is a directory; expected a data file")
+        check_data_file(path)
         raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]

@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
-from .lines import ErrorList, decode_lines, detect_format, json_objects, rows_delimited, text_problem
+from .lines import ErrorList, check_data_file, decode_lines, detect_format, json_objects, rows_delimited, text_problem
 
 TEXT_A_NAMES = ("text_a", "sentence1", "query", "question1", "q1", "text1", "sentence_a")
 TEXT_B_NAMES = ("text_b", "sentence2", "title", "question2", "q2", "text2", "sentence_b")
@@ -138,16 +140,20 @@ def read_pairs(
     names in the label column mean ``nli``; otherwise labels must be 0/1. ``header=None`` detects a header
     line (a label cell that is not a number).
     """
-    if fmt not in FORMATS:
-        raise InputError(str(path), None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if task not in READ_TASKS:
-        raise InputError(str(path), None, f"unknown task {task!r}; expected one of {', '.join(READ_TASKS)}")
+    _check_options(path, fmt, task)
     p = Path(path)
     data = _parse(p, decode_lines(p), fmt, task, columns, header, score_range, require_labels, allow_nli)
     data.stats = pair_stats(data.pairs)
     if warn:
         _warn_stats(data)
     return data
+
+
+def _check_options(path: str | Path, fmt: str, task: str) -> None:
+    if fmt not in FORMATS:
+        raise InputError(str(path), None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if task not in READ_TASKS:
+        raise InputError(str(path), None, f"unknown task {task!r}; expected one of {', '.join(READ_TASKS)}")
 
 
 def _parse(p: Path, lines: list[tuple[int, str]], fmt: str, task: str, columns: Columns | None,
@@ -181,11 +187,9 @@ def iter_pairs(path: str | Path, fmt: str = "auto", task: str = "auto", columns:
     them (its header line put in front, so named columns resolve) and keeps its own line numbers. A bad row
     raises when its chunk is reached: callers that must write nothing on bad input validate first
     (:func:`count_pairs`). A quoted CSV field may not span two chunks."""
+    _check_options(path, fmt, task)
     p = Path(path)
-    if not p.exists():
-        raise InputError(str(p), None, "no such file")
-    if p.is_dir():
-        raise InputError(str(p), None, "is a directory; expected a data file")
+    check_data_file(p)
     chunk_lines = chunk_lines or CHUNK_LINES
     with open(p, "rb") as fh:
         lines = [line for _, line in zip(range(chunk_lines), fh)]
@@ -211,12 +215,26 @@ def _first_text_line(lines: list[bytes]) -> int:
 
 
 def count_pairs(path: str | Path, **options: Any) -> tuple[int, str]:
-    """Validate a whole pair file chunk by chunk, keeping nothing: (pairs, task). Raises like read_pairs."""
-    n, task = 0, "unlabelled"
+    """Validate a whole pair file chunk by chunk, keeping nothing: (pairs, the task of its first chunk). Raises
+    like read_pairs."""
+    n, task = 0, ""
     for chunk in iter_pairs(path, **options):
-        n += len(chunk)
-        task = chunk.task if n == len(chunk) else task
+        n, task = n + len(chunk), task or chunk.task
     return n, task
+
+
+def score_pair_file(path: str | Path, score: Callable[[list[Pair]], np.ndarray],
+                    **options: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """(``score`` of every pair, labels, the task read) for a pair file, in file order: validated whole first
+    (a bad row fails before any scoring), then read and scored chunk by chunk, so memory holds one chunk and
+    one score and label a pair. ``options`` as for :func:`iter_pairs`."""
+    count_pairs(path, **options)
+    parts, labels, task = [], [], ""
+    for chunk in iter_pairs(path, **options):
+        task = task or chunk.task
+        parts.append(np.asarray(score(chunk.pairs)))
+        labels.extend(chunk.labels)
+    return np.concatenate(parts), np.array(labels, dtype=float), task
 
 
 def _read_delimited(lines, fmt, cols, task, header, score_range, require_labels, pairs, errors, allow_nli) -> str:
