@@ -12,7 +12,6 @@ the saturation without VNNI:
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import tempfile
 import time
@@ -21,22 +20,9 @@ from pathlib import Path
 import numpy as np
 from _common import emit
 
-RECIPES = {"u8s8-8bit-old": {"weight_type": "QInt8"},
+RECIPES = {"u8s8-8bit-old": {"weight_type": "QInt8", "reduce_range": False},
            "u8s8-7bit-now": {"weight_type": "QInt8", "reduce_range": True},
-           "u8u8": {"weight_type": "QUInt8"}}
-
-
-def quantize(fp32: Path, out: Path, recipe: dict) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from simpair.backend.onnx import FFN_OUT_ONNX
-
-    keep = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node
-            if n.op_type == "MatMul" and re.search(FFN_OUT_ONNX, n.name)]
-    quantize_dynamic(str(fp32), str(out), weight_type=getattr(QuantType, recipe["weight_type"]), per_channel=True,
-                     reduce_range=recipe.get("reduce_range", False), nodes_to_exclude=keep,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+           "u8u8": {"weight_type": "QUInt8", "reduce_range": False}}
 
 
 def probabilities(file: Path, a: list[str], b: list[str], batch: int = 32) -> tuple[np.ndarray, float]:
@@ -59,7 +45,7 @@ def main() -> None:
     ap.add_argument("--save")
     args = ap.parse_args()
     from simpair.backend.onnx import ONNX_META, find_onnx
-    from simpair.backend.onnx_export import export_onnx
+    from simpair.backend.onnx_export import export_onnx, quantize_onnx
     from simpair.cross_encoder import CrossEncoder
     from simpair.models import resolve
     from simpair.readers import read_pairs
@@ -80,7 +66,7 @@ def main() -> None:
         for name in args.recipes.split(","):
             recipe = RECIPES[name]
             out = Path(tmp) / "int8.onnx"
-            quantize(fp32, out, recipe)
+            quantize_onnx(fp32, out, **recipe)
             p, rate = probabilities(out, a, b)
             diff = np.abs(p - ref)
             rows[name] = {"accuracy": float(((p >= threshold) == gold).mean()), "pairs_per_second": round(rate, 1),

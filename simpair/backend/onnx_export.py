@@ -181,7 +181,7 @@ def export_onnx(model: str, int8: bool = False, opset: int = 17) -> dict[str, An
         if diffs["fp32"] > t.tolerance():
             raise SimpairError(f"{model}: the ONNX graph differs from torch by {diffs['fp32']:.2g}; not written")
         if int8:
-            info["int8_kept_fp32"] = _quantize(fp32, tmp / ONNX_FILES["int8"])
+            info["int8_kept_fp32"] = quantize_onnx(fp32, tmp / ONNX_FILES["int8"])
             info["int8_recipe"] = INT8_RECIPE
             diffs["int8"] = _check_onnx(tmp / ONNX_FILES["int8"], t, tokens=False)
         info["max_abs_diff_vs_torch"] = {k: float(f"{v:.3g}") for k, v in diffs.items()}
@@ -194,19 +194,23 @@ def export_onnx(model: str, int8: bool = False, opset: int = 17) -> dict[str, An
 INT8_RECIPE = "dynamic int8, per-channel weights in 7 bits (reduce_range), feed-forward outputs fp32"
 
 
-def _quantize(fp32: Path, out: Path) -> int:
+def quantize_onnx(fp32: Path, out: Path, weight_type: str = "QInt8", reduce_range: bool = True) -> int:
     """Per-channel dynamic int8 of every MatMul but the feed-forward outputs; returns how many were kept fp32.
+    ``weight_type`` (``QInt8``: u8 x s8, ``QUInt8``: u8 x u8) and ``reduce_range`` let
+    ``benchmarks/int8_recipes.py`` compare other recipes; the export uses the defaults.
 
     The weights use 7 of their 8 bits (``reduce_range``): without VNNI, ONNX Runtime's u8 x s8 kernel adds
     pairs of products in int16 (VPMADDUBSW), which saturates with full-range weights (0.10 of probability
     off fp32 on an AVX2-only CPU); with 7-bit weights it cannot, so the same file scores the same on every
-    x86 CPU, at about 5% of int8's speed on a VNNI CPU and no measurable accuracy (docs/performance.md)."""
+    x86 CPU, at about 5% of int8's speed on a VNNI CPU and no accuracy lost on 2,000 LCQMC dev pairs
+    (docs/performance.md)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     keep = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node
             if n.op_type == "MatMul" and re.search(FFN_OUT_ONNX, n.name)]
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+    quantize_dynamic(str(fp32), str(out), weight_type=getattr(QuantType, weight_type), per_channel=True,
+                     reduce_range=reduce_range,
                      nodes_to_exclude=keep, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     _external_weights(out)
     return len(keep)
