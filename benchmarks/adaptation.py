@@ -1,26 +1,39 @@
-"""Domain adaptation: a learning curve on a medical pair set, continuing from a trained matcher (``--init``)
-against training from the bare e5-small, on the same pairs.
+"""Leave-one-domain-out adaptation curves: how far ``simpair adapt`` takes a matcher into a domain it never saw,
+per number of labels, with pairs picked at random or by ``simpair mine``'s selection.
 
-The dev file is split in two halves: the first is what training sees (best checkpoint, threshold), the second
-is only scored, so no figure here was tuned on the pairs it reports. For each starting model: zero-shot (its
-stored threshold; and its threshold calibrated on the first half, which is adaptation without training),
-then training on the first N pairs of the train file (N = 500, 1k, 2k, 4k) with minutes and held-out
-accuracy / ROC-AUC.
+``matcher-lcqmc`` was trained on LCQMC only, so BQ, AFQMC, PAWS-X, nCoV, KUAKE-QQR and MRPC are unseen domains
+for it; the general ``matcher`` (which saw their train files) is the second curve. For each domain:
 
-    python benchmarks/adaptation.py [--init matcher --init matcher-lcqmc --init e5-small] [--sizes 500 1000 2000 4000]
-                                    [--train ../shared/data/medical/ncov-train.tsv] [--dev .../ncov-dev.tsv]
-                                    [--save benchmarks/results/adaptation.json]
+- a pool of up to 6,000 train pairs (seeded) stands in for the user's unlabelled log; the labels of the pairs
+  picked from it come from the train file, as a stand-in for a person. ``random``: n pairs drawn from the pool;
+  ``mined``: :func:`simpair.adaptation.select.select_pairs` on the pool scored by the starting matcher, clustered
+  on the bundled encoder's embeddings (mine's candidate search is replaced by the pool: only its pairs have labels);
+- each point is one :func:`simpair.adaptation.adapt.adapt` run with its defaults (20 % of the labels held out for
+  the threshold, as many general replay pairs as labels), then scored on up to 1,000 dev pairs of the domain
+  (accuracy at the calibrated threshold, ROC-AUC) and, for forgetting, on 500 LCQMC dev pairs;
+- the ceiling: the same command on the whole train file (no replay; 1 epoch above 10k pairs, else 2).
+
+Every point is cached in ``--cache`` (JSON lines, outside git), so a run can stop and resume; the summary
+(mean and spread over seeds) goes to ``--save`` and the curves to ``--plot``.
+
+    python benchmarks/adaptation.py --init matcher-lcqmc --sizes 100 300 1000 --seeds 0 --methods random mined
+    python benchmarks/adaptation.py --init matcher-lcqmc --specialist
+    python benchmarks/adaptation.py --report-only --save benchmarks/results/adaptation.json --plot docs/img/adaptation.png
 
 Needs ../shared (research data, never copied into the project).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -28,80 +41,174 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 SHARED = ROOT.parent / "shared" / "data"
+DOMAINS = {  # name: (train, dev); MRPC has no dev here: its last 800 train pairs (seeded shuffle) stand in
+    "BQ": ("bq/train.tsv", "bq/dev.tsv"), "AFQMC": ("afqmc/train.tsv", "afqmc/dev.tsv"),
+    "PAWS-X": ("pawsx/train.tsv", "pawsx/dev.tsv"), "nCoV": ("medical/ncov-train.tsv", "medical/ncov-dev.tsv"),
+    "KUAKE-QQR": ("medical/kuake-qqr-train.tsv", "medical/kuake-qqr-dev.tsv"), "MRPC": ("mrpc/train.tsv", None),
+}
+POOL, DEV_PAIRS, FORGET_PAIRS, SEED = 6000, 1000, 500, 20261207
 
 
-def head(path: Path, rows: int, out: Path, skip: int = 0) -> Path:
-    """Rows ``skip .. skip+rows`` of a headed TSV file, header kept, written to ``out``."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    out.write_text(lines[0] + "".join(lines[1 + skip: 1 + skip + rows]), encoding="utf-8")
-    return out
-
-
-def held_out(model: str, path: Path, tune: Path | None = None) -> dict[str, float]:
-    """Accuracy at the model's stored threshold (or one tuned on ``tune``) and ROC-AUC on ``path``."""
-    import numpy as np
-
-    from simpair import CrossEncoder
-    from simpair.metrics import best_threshold, classification_metrics
+def read(path: Path) -> list[Any]:
     from simpair.readers import read_pairs
 
+    return read_pairs(path, task="classification", warn=False).pairs
+
+
+def domain_data(name: str) -> tuple[list[Any], list[Any]]:
+    """(train pairs, dev pairs ≤ DEV_PAIRS) of a domain, seeded."""
+    train_rel, dev_rel = DOMAINS[name]
+    train = read(SHARED / train_rel)
+    rng = random.Random(SEED)
+    if dev_rel is None:
+        train = train[:]
+        rng.shuffle(train)
+        train, dev = train[:-800], train[-800:]
+    else:
+        dev = read(SHARED / dev_rel)
+    return train, rng.sample(dev, min(DEV_PAIRS, len(dev)))
+
+
+def score(model: str, pairs: list[Any]) -> dict[str, float]:
+    """Accuracy at the model's stored threshold and ROC-AUC."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from simpair import CrossEncoder
+
     ce = CrossEncoder(model, bulk=True)
-    test = read_pairs(path, warn=False)
-    scores = ce.predict([(p.text_a, p.text_b) for p in test.pairs])
-    threshold = ce.threshold
-    if tune is not None:
-        dev = read_pairs(tune, warn=False)
-        threshold, _ = best_threshold(ce.predict([(p.text_a, p.text_b) for p in dev.pairs]),
-                                      np.array([int(p.label) for p in dev.pairs]))
-    m = classification_metrics(scores, np.array([int(p.label) for p in test.pairs]), threshold)
-    return {"accuracy": round(m["accuracy"], 4), "roc_auc": round(m["roc_auc"], 4), "threshold": round(threshold, 4)}
+    s = ce.predict([(p.text_a, p.text_b) for p in pairs])
+    y = np.array([int(p.label) for p in pairs])
+    return {"accuracy": round(float(((s >= ce.threshold) == y).mean()), 4),
+            "roc_auc": round(float(roc_auc_score(y, s)), 4), "threshold": round(float(ce.threshold), 4)}
 
 
-def run(init: str, sizes: list[int], train: Path, tune: Path, test: Path, tmp: Path, epochs: float) -> list[dict]:
-    from simpair import build_config, train as run_train
+def forget_set() -> list[Any]:
+    return random.Random(SEED).sample(read(SHARED / "lcqmc/dev.tsv"), FORGET_PAIRS)
 
-    rows = []
-    if init != "e5-small":
-        rows.append({"init": init, "pairs": 0, "minutes": 0.0, **held_out(init, test),
-                     "calibrated_on_first_half": held_out(init, tune=tune, path=test)})
-    for n in sizes:
-        out = tmp / f"{init.replace('/', '_')}-{n}"
-        cfg = {"train": str(head(train, n, tmp / f"train-{n}.tsv")), "dev": str(tune), "out": str(out),
-               "epochs": epochs, "batch_size": 32, "learning_rate": 3e-5 if init != "e5-small" else 1e-4,
-               "max_length": 128, "seed": 7, "save_total_limit": 1}
-        cfg.update({"init": init} if init != "e5-small" else {"model": "e5-small"})
-        t0 = time.time()
-        run_train(build_config(cfg), progress=False)
-        minutes = (time.time() - t0) / 60
-        rows.append({"init": init, "pairs": n, "minutes": round(minutes, 2), **held_out(str(out), test)})
-        print(rows[-1], file=sys.stderr)
-    return rows
+
+def pool_selection(init: str, name: str, pool: list[Any], cache: Path) -> tuple[Any, Any, float]:
+    """The starting matcher's scores on the pool, cluster ids on the encoder's embeddings, its threshold
+    (cached per init and domain)."""
+    import numpy as np
+
+    path = cache.parent / f"pool-{init.replace('/', '_')}-{name}.npz"
+    if path.is_file():
+        z = np.load(path)
+        return z["scores"], z["groups"], float(z["threshold"])
+    from simpair import BiEncoder, CrossEncoder
+    from simpair.adaptation.mine import cluster_pairs
+
+    ce = CrossEncoder(init, bulk=True)
+    scores = ce.predict([(p.text_a, p.text_b) for p in pool], progress=True)
+    bi = BiEncoder("encoder", bulk=True)
+    emb_a, emb_b = bi.encode([p.text_a for p in pool]), bi.encode([p.text_b for p in pool])
+    groups = cluster_pairs(emb_a, emb_b, 60, seed=0)
+    np.savez(path, scores=scores, groups=groups, threshold=ce.threshold)
+    return scores, groups, float(ce.threshold)
+
+
+def pick(method: str, pool: list[Any], n: int, seed: int, selection: tuple[Any, Any, float]) -> list[Any]:
+    from simpair.adaptation.select import select_pairs
+
+    if method == "random":
+        return random.Random(seed).sample(pool, n)
+    scores, groups, threshold = selection
+    chosen = select_pairs([(p.text_a, p.text_b) for p in pool], scores, threshold, n, groups=groups, seed=seed)
+    return [pool[i] for i, _ in chosen]
+
+
+def adapt_point(init: str, labels: list[Any], seed: int, dev: list[Any], forget: list[Any], tmp: Path,
+                **options: Any) -> dict[str, Any]:
+    """One adapt run on ``labels``, scored on dev and on the forgetting set; the model is deleted after."""
+    from simpair.adaptation.adapt import AdaptOptions, _write_pairs, adapt
+
+    path = _write_pairs(tmp / "labels.tsv", labels)
+    out = tmp / "model"
+    t0 = time.time()
+    report = adapt(path, out, AdaptOptions(init=init, seed=seed, resamples=500, **options))
+    seconds = time.time() - t0
+    row = {"dev": score(str(out), dev), "lcqmc": score(str(out), forget), "seconds": round(seconds, 1),
+           "verdict": report["verdict"], "held_out": report["held_out"]["accuracy_gain"],
+           "train_seconds": report["training"]["seconds"]}
+    shutil.rmtree(out, ignore_errors=True)
+    return row
+
+
+def load_cache(cache: Path) -> dict[str, dict[str, Any]]:
+    if not cache.is_file():
+        return {}
+    rows = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["key"]: r for r in rows}
+
+
+def append(cache: Path, row: dict[str, Any]) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with cache.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(json.dumps(row, ensure_ascii=False), file=sys.stderr, flush=True)
+
+
+def run_domain(args: argparse.Namespace, init: str, name: str, done: dict[str, Any], forget: list[Any]) -> None:
+    train, dev = domain_data(name)
+    pool = random.Random(SEED).sample(train, min(POOL, len(train)))
+    key0 = f"{init}|{name}|zero-shot"
+    if key0 not in done:
+        append(args.cache, {"key": key0, "init": init, "domain": name, "n": 0, "method": "zero-shot",
+                            "dev": score(init, dev), "lcqmc": score(init, forget), "seconds": 0.0})
+    with tempfile.TemporaryDirectory(dir=args.cache.parent) as tmp:
+        if args.specialist:
+            key = f"{init}|{name}|specialist"
+            if key not in done:
+                epochs = 1.0 if len(train) > 10000 else 2.0
+                row = adapt_point(init, train, 0, dev, forget, Path(tmp), replay_ratio=0.0, epochs=epochs)
+                append(args.cache, {"key": key, "init": init, "domain": name, "n": len(train),
+                                    "method": "specialist", **row})
+            return
+        selection = pool_selection(init, name, pool, args.cache) if "mined" in args.methods else None
+        for seed in args.seeds:
+            for n in args.sizes:
+                for method in args.methods:
+                    key = f"{init}|{name}|{method}|{n}|{seed}"
+                    if key in done or n > 0.7 * len(pool):
+                        continue
+                    labels = pick(method, pool, n, seed, selection)
+                    row = adapt_point(init, labels, seed, dev, forget, Path(tmp), **args.options)
+                    append(args.cache, {"key": key, "init": init, "domain": name, "n": n, "method": method,
+                                        "seed": seed, **row, **args.options})
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--init", nargs="+", default=["matcher-lcqmc"])
+    ap.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
+    ap.add_argument("--sizes", nargs="+", type=int, default=[100, 300, 1000])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--methods", nargs="+", default=["random", "mined"], choices=["random", "mined"])
+    ap.add_argument("--specialist", action="store_true", help="Only the ceiling: adapt on the whole train file.")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "adaptation" / "points.jsonl")
+    ap.add_argument("--learning-rate", type=float, default=None, help="adapt's learning rate (default: its own).")
+    ap.add_argument("--epochs", type=float, default=None, help="adapt's epochs (default: its own rule).")
+    ap.add_argument("--report-only", action="store_true", help="Summarise the cache; train nothing.")
+    ap.add_argument("--save", default=None)
+    ap.add_argument("--plot", default=None)
+    args = ap.parse_args()
+    args.options = {k: v for k, v in (("learning_rate", args.learning_rate), ("epochs", args.epochs)) if v is not None}
+    if not args.report_only:
+        if not SHARED.is_dir():
+            sys.exit(f"needs {SHARED} (the shared research data)")
+        forget = forget_set()
+        for init in args.init:
+            for name in args.domains:
+                run_domain(args, init, name, load_cache(args.cache), forget)
+    from _adaptation import plot, summarise
     from _common import emit
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--init", action="append", help="starting models (repeat); e5-small means from scratch")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 4000])
-    ap.add_argument("--train", type=Path, default=SHARED / "medical" / "ncov-train.tsv")
-    ap.add_argument("--dev", type=Path, default=SHARED / "medical" / "ncov-dev.tsv")
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--save", default=None)
-    args = ap.parse_args()
-    if not args.train.is_file():
-        sys.exit(f"{args.train}: not found (the shared data sets sit beside the project)")
-    inits = args.init or ["matcher", "matcher-lcqmc", "e5-small"]
-    n_dev = len(args.dev.read_text(encoding="utf-8").splitlines()) - 1
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        tune = head(args.dev, n_dev // 2, tmp / "tune.tsv")
-        test = head(args.dev, n_dev - n_dev // 2, tmp / "test.tsv", skip=n_dev // 2)
-        rows = [r for init in inits for r in run(init, args.sizes, args.train, tune, test, tmp, args.epochs)]
-    emit({"benchmark": "adaptation", "train": str(args.train.relative_to(SHARED.parent.parent))
-          if SHARED.parent.parent in args.train.resolve().parents else str(args.train),
-          "dev_split": f"first {n_dev // 2} dev pairs: checkpoint and threshold; last {n_dev - n_dev // 2}: scored",
-          "epochs": args.epochs, "cpus": os.cpu_count(), "rows": rows}, args.save)
+    summary = summarise(list(load_cache(args.cache).values()))
+    if args.plot:
+        plot(summary, args.plot)
+    emit({"benchmark": "adaptation", "pool": POOL, "dev_pairs": DEV_PAIRS, "forgetting_pairs": FORGET_PAIRS,
+          "model": args.init[0], **summary}, args.save)
 
 
 if __name__ == "__main__":

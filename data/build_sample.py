@@ -4,7 +4,9 @@ Positives: every pair of paraphrases inside a group. Negatives: members of neigh
 the same topic cluster (hard: shared words, different intent) and of a random other cluster (easy).
 Groups are split train/dev so that dev questions are never seen in training. Deterministic.
 Also writes simpair/backend/calibration.tsv, the first CALIBRATION training pairs: the sample pairs
-that set the activation ranges of an int8 OpenVINO export when the user gives none (package data).
+that set the activation ranges of an int8 OpenVINO export when the user gives none (package data); and
+simpair/adaptation/general-train.tsv and general-check.tsv, copies of train and dev: the general pairs that
+``simpair adapt`` replays (against forgetting) and checks forgetting on when the user gives none.
 Run: python data/build_sample.py
 """
 from __future__ import annotations
@@ -64,6 +66,10 @@ def main() -> None:
     for split, rows in (("train", train), ("dev", dev)):
         lines = ["text_a\ttext_b\tlabel"] + [f"{a}\t{b}\t{y}" for a, b, y in rows]
         (HERE / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for split in ("train", "dev"):
+        text = (HERE / f"{split}.tsv").read_text(encoding="utf-8")
+        name = "general-train.tsv" if split == "train" else "general-check.tsv"
+        (HERE.parent / "simpair" / "adaptation" / name).write_text(text, encoding="utf-8")
     calibration = HERE.parent / "simpair" / "backend" / "calibration.tsv"
     calibration.write_text("".join(f"{a}\t{b}\t{y}\n" for a, b, y in train[:CALIBRATION]), encoding="utf-8")
     extra = [q for q in (HERE / "source" / "corpus-extra.txt").read_text(encoding="utf-8").splitlines()

@@ -32,11 +32,11 @@ from .backend.runtime import (
 from .config import MAX_LENGTH_FALLBACK
 from .errors import SimpairError
 from .models import META_FILE, load_classifier, read_meta, resolve
-from .models.resolve import default_model, last_trained_file
+from .models.resolve import default_model
 from .utils import dir_lock, simpair_home
 
 __all__ = ["META_FILE", "CrossEncoder", "bf16_autocast", "bf16_supported", "decide", "default_model",
-           "domain_threshold", "last_trained_file", "length_sorted_batches", "read_meta", "use_bf16"]
+           "domain_threshold", "length_sorted_batches", "read_meta", "use_bf16"]
 
 
 def decide(score: float, threshold: float) -> bool:

@@ -73,6 +73,13 @@ class SentimentRequest(BaseModel):
         return self
 
 
+class LabelAnswer(BaseModel):
+    """One answer of the labelling panel: pair ``index`` is ``same``, ``different`` or ``skip``."""
+
+    index: int = Field(ge=0)
+    answer: str = Field(pattern="^(same|different|skip)$")
+
+
 class MicroBatcher:
     """Collect concurrent requests for ``window_ms`` (or until ``max_batch`` items) and score them in one
     call of ``fn(items) -> results`` in a worker thread; with ``enabled=False`` score each request alone."""
@@ -235,13 +242,19 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
                limits: Limits | None = None, batching: bool = True, window_ms: float = 5.0,
                max_batch: int | None = None, load_sentiment: bool = True, bf16: str | bool | None = None,
                backend: str = "auto", precision: str = "auto", threads: int | None = None,
-               domain: str | None = None) -> Any:
+               domain: str | None = None, label: str | None = None, label_out: str | None = None) -> Any:
     """The FastAPI app with every model loaded; endpoints for the models that were given. ``domain``: the
     matcher decides with the threshold calibrated under that name; ``max_batch`` None: per endpoint, as
-    :func:`batch_sizes` says."""
+    :func:`batch_sizes` says; ``label``: a pairs file to label in the page (answers to ``label_out``, default
+    as ``simpair label``)."""
     from .errors import SimpairError
 
     lim = limits or Limits()
+    session = None
+    if label is not None:  # checked before any model loads: a bad file fails at once
+        from .adaptation.labels import LabelSession
+
+        session = LabelSession(label, label_out)
     models = _load_models(model, index, sentiment_model, load_sentiment,
                           {"bf16": bf16, "backend": backend, "precision": precision, "threads": threads}, domain)
     sizes = batch_sizes(models, max_batch)
@@ -249,8 +262,10 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
     app = FastAPI(title="simpair", version=__version__,
                   description="Sentence-pair matching, question search and sentiment.")
     app.state.batchers = batchers
-    _info_routes(app, models, batchers, lim, {"enabled": batching, "window_ms": window_ms, "max_batch": sizes})
+    _info_routes(app, models, batchers, lim, {"enabled": batching, "window_ms": window_ms, "max_batch": sizes},
+                 session)
     _scoring_routes(app, models, batchers, lim)
+    _label_routes(app, session)
 
     @app.exception_handler(SimpairError)
     async def simpair_error(_: Any, exc: SimpairError) -> Any:
@@ -260,7 +275,7 @@ def create_app(model: str | None = None, index: str | None = None, sentiment_mod
 
 
 def _info_routes(app: Any, models: _Models, batchers: dict[str, MicroBatcher], lim: Limits,
-                 batching: dict[str, Any]) -> None:
+                 batching: dict[str, Any], session: Any = None) -> None:
     """``/`` (the web page), ``/healthz`` and ``/info`` (models, limits, batching counters)."""
     started = time.time()
 
@@ -284,6 +299,7 @@ def _info_routes(app: Any, models: _Models, batchers: dict[str, MicroBatcher], l
                                               "encoder": s.index.manifest["model"], "rerank_available": m is not None,
                                               "rerank_weight": s.rerank_weight},
             "sentiment": None if c is None else {"model": c.name, "labels": c.labels, "precision": c.precision},
+            "label": None if session is None else {"pairs": str(session.source), "out": str(session.out)},
             "limits": lim.__dict__, "batching": {**batching, **{k: {"batches": b.batches, "items": b.items}
                                                                for k, b in batchers.items()}},
         }
@@ -304,7 +320,7 @@ def _scoring_routes(app: Any, models: _Models, batchers: dict[str, MicroBatcher]
         scores = await batchers["match"].submit([(a, b) for a, b in pairs])
         rows = []
         for (a, b), s in zip(pairs, scores):
-            row: dict[str, Any] = {"text_a": a, "text_b": b}
+            row: dict[str, Any] = {"text_a": a, "text_b": b, "model": ce.name}
             if ce.task == "regression":
                 row["score"] = s
             else:
@@ -336,7 +352,30 @@ def _scoring_routes(app: Any, models: _Models, batchers: dict[str, MicroBatcher]
         return rows[0] if req.texts is None else {"results": rows}
 
 
-_FLAG = {"match": "--model", "search": "--index", "sentiment": "--sentiment-model"}
+_FLAG = {"match": "--model", "search": "--index", "sentiment": "--sentiment-model", "label": "--label FILE"}
+
+
+def _label_routes(app: Any, session: Any) -> None:
+    """``GET /label`` (the next pair and the progress), ``POST /label`` (an answer), ``POST /label/undo``: the
+    page's labelling panel over a :class:`~simpair.adaptation.labels.LabelSession` (``serve --label FILE``)."""
+
+    def need() -> Any:
+        return _need(session, "label")
+
+    @app.get("/label")
+    def label_state() -> dict[str, Any]:
+        return need().state()
+
+    @app.post("/label")
+    def label_answer(req: LabelAnswer) -> dict[str, Any]:
+        s = need()
+        if req.index >= len(s.pairs):
+            raise HTTPException(422, f"index {req.index}: the file has {len(s.pairs)} pairs")
+        return s.answer(req.index, req.answer)
+
+    @app.post("/label/undo")
+    def label_undo() -> dict[str, Any]:
+        return need().undo()
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:

@@ -133,11 +133,11 @@ def _command(case: Case, path: Path, out: Path, models: dict[str, Path]) -> list
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_exits_2_names_the_place_and_writes_nothing(case: Case, models: dict[str, Path],
                                                               tmp_path: Path) -> None:
-    from simpair.cross_encoder import last_trained_file
+    from simpair.models import default_file
 
     path = _place(case, tmp_path)
     out = tmp_path / "out"
-    marker = last_trained_file()
+    marker = default_file()
     marker_before = marker.read_text() if marker.is_file() else None
     index_before = _digest(models["idx"])
     res = CliRunner().invoke(main, _command(case, path, out, models))

@@ -84,7 +84,7 @@ def test_matchers_are_small_documented_deltas(name: str, needles: tuple[str, ...
 def _fresh_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     resolve = importlib.import_module("simpair.models.resolve")  # the module, not the function of that name
     monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
-    monkeypatch.setattr(resolve, "last_trained_file", lambda: tmp_path / "no-last-model")  # a fresh install
+    monkeypatch.setattr(resolve, "default_file", lambda: tmp_path / "no-default-model")  # a fresh install
     return resolve
 
 

@@ -47,11 +47,26 @@ def test_match_text_output(runner: CliRunner, trained: Path) -> None:
     assert res.exit_code == 0 and ("same" in res.stdout or "different" in res.stdout)
 
 
-def test_match_default_model_is_last_trained(runner: CliRunner, trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_match_default_model_is_chosen_explicitly(runner: CliRunner, trained: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training leaves the default alone; `models --use DIR` moves it, `--use bundled` brings it back, and the
+    answer names the model that gave it."""
+    from simpair.models import default_model_source
+
     monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
+    assert default_model_source()[0] != str(trained.resolve())  # `trained` was just trained in this home
+    res = runner.invoke(main, ["models", "--use", str(trained), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["default_matcher"]["model"] == str(trained.resolve())
     res = runner.invoke(main, ["match", "你好", "您好", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["model"] == str(trained.resolve())
+    text = runner.invoke(main, ["match", "你好", "您好"])
+    assert f"model {trained.resolve()}" in text.stdout
+    res = runner.invoke(main, ["models", "--use", "bundled", "--json"])
+    assert json.loads(res.stdout)["default_matcher"]["model"] in ("matcher", None)
+    bad = runner.invoke(main, ["models", "--use", str(trained / "nope")])
+    assert bad.exit_code == 2 and "no such model directory" in bad.output
 
 
 def test_match_file_streams_every_row(runner: CliRunner, trained: Path, tmp_path: Path) -> None:

@@ -37,7 +37,11 @@ def test_health_info_docs_and_page(client: TestClient, models: dict[str, str]) -
     assert info["batching"]["max_batch"] == dict.fromkeys(("match", "search", "sentiment"), DEFAULT_MAX_BATCH)
     assert info["search"]["rerank_weight"] == RERANK_WEIGHT  # re-ranked hits: cosine + this x probability
     assert client.get("/docs").status_code == 200
-    assert set(client.get("/openapi.json").json()["paths"]) == {"/healthz", "/info", "/match", "/search", "/sentiment"}
+    assert set(client.get("/openapi.json").json()["paths"]) == {"/healthz", "/info", "/match", "/search", "/sentiment",
+                                                                "/label", "/label/undo"}
+    assert info["label"] is None
+    off = client.get("/label")
+    assert off.status_code == 404 and "--label FILE" in off.json()["detail"]
     page = client.get("/")
     assert page.status_code == 200 and 'id="match-go"' in page.text
 

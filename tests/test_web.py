@@ -98,3 +98,53 @@ def test_page_shows_server_errors(server: str, browser) -> None:
     box.clear()
     browser.find_element(By.ID, "match-go").click()
     assert "422" in _wait_text(browser, "#match-out .error")
+
+
+def _until(check, timeout: float = 30.0) -> None:
+    end = time.time() + timeout
+    while not check():
+        assert time.time() < end, "the page did not get there in time"
+        time.sleep(0.1)
+
+
+def test_labelling_panel_writes_the_same_files_as_the_terminal(tiny_bert: Path, tmp_path: Path, browser) -> None:
+    """`serve --label FILE`: the panel shows each pair, answers by button and key, undoes, and the answers land
+    in FILE.labelled.tsv exactly as `simpair label` writes them."""
+    import uvicorn
+    from selenium.webdriver.common.by import By
+
+    from simpair.readers import read_pairs
+    from simpair.serve import create_app
+
+    mined = tmp_path / "mined.tsv"
+    mined.write_text("text_a\ttext_b\tlabel\n怎么开证明\t证明怎么开\t\n明天会下雨吗\t昨天下雨了吗\t\n"
+                     "信用卡怎么提额\t如何提高信用卡额度\t\n", encoding="utf-8")
+    app = create_app(load_sentiment=False, label=str(mined), bf16="no", model=str(tiny_bert))
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if srv.started:
+                break
+            time.sleep(0.1)
+        browser.get(f"http://127.0.0.1:{port}/")
+        shown = lambda text: _until(lambda: browser.find_element(By.ID, "label-a").text == text)  # noqa: E731
+        progress = lambda text: _until(lambda: text in browser.find_element(By.ID, "label-progress").text)  # noqa: E731
+        shown("怎么开证明")
+        browser.find_element(By.ID, "label-same").click()
+        shown("明天会下雨吗")
+        browser.find_element(By.ID, "label-different").click()
+        shown("信用卡怎么提额")
+        browser.find_element(By.ID, "label-undo").click()  # pair 2 asked again
+        shown("明天会下雨吗")
+        browser.find_element(By.TAG_NAME, "body").send_keys("k")  # skip, by key
+        progress("skipped 1")
+        browser.find_element(By.ID, "label-different").click()
+        assert "all answered" in _wait_text(browser, "#label-done")
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+    pairs = read_pairs(tmp_path / "mined.labelled.tsv", warn=False).pairs
+    assert [(p.text_a, p.label) for p in pairs] == [("怎么开证明", 1.0), ("信用卡怎么提额", 0.0)]

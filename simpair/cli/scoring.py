@@ -66,8 +66,8 @@ def _render_eval(r: dict[str, Any]) -> None:
 
 @main.command()
 @click.argument("texts", nargs=-1)
-@click.option("--model", default=None, help="Model directory or name (default: $SIMPAIR_MODEL, else the last "
-              "trained, else the bundled matcher).")
+@click.option("--model", default=None, help="Model directory or name (default: $SIMPAIR_MODEL, else the one "
+              "chosen by simpair models --use, else the bundled matcher).")
 @click.option("--file", "file_", type=str, default=None, help="Score every pair in this file (any supported format).")
 @click.option("--symmetric", is_flag=True, help="Average the scores of (a, b) and (b, a).")
 @click.option("--batch-size", type=int, default=64)
@@ -97,9 +97,10 @@ def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetri
 
         def render(r: dict[str, Any]) -> None:
             if "probability" in r:
-                click.echo(f"{r['label']}\tp={r['probability']:.4f}\t(threshold {r['threshold']:.4f})")
+                click.echo(f"{r['label']}\tp={r['probability']:.4f}\t(threshold {r['threshold']:.4f}; "
+                           f"model {r['model']})")
             else:
-                click.echo(f"score={r['score']:.4f}")
+                click.echo(f"score={r['score']:.4f}\t(model {r['model']})")
 
         emit(result, as_json, render)
         return
@@ -118,7 +119,7 @@ def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: b
             click.echo(f"{row['line']}\t{score:.4f}\t{label}\t{row['text_a']}\t{row['text_b']}")
         n += 1
     seconds = time.perf_counter() - t0
-    click.echo(f"scored {n} pairs in {seconds:.2f}s ({n / max(seconds, 1e-9):.1f} pairs/s)", err=True)
+    click.echo(f"scored {n} pairs with {ce.name} in {seconds:.2f}s ({n / max(seconds, 1e-9):.1f} pairs/s)", err=True)
 
 
 # --------------------------------------------------------------------------- calibrate

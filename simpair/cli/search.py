@@ -92,7 +92,7 @@ def index_info(index_dir: str, as_json: bool) -> None:
 @click.argument("query", required=False)
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Hits to return.")
 @click.option("--rerank", is_flag=True, help="Re-rank the candidates with the default matcher ($SIMPAIR_MODEL, "
-              "else the last trained, else the bundled one).")
+              "else simpair models --use, else the bundled one).")
 @click.option("--rerank-model", default=None, help="Re-rank with this cross-encoder (implies --rerank).")
 @click.option("--candidates", type=int, default=50, show_default=True, help="Candidates re-ranked per query.")
 @_rerank_weight_option
@@ -118,9 +118,10 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
     t0 = time.perf_counter()
     results = searcher.search_batch(queries, k=k, candidates=candidates)
     seconds = time.perf_counter() - t0
+    by = {"encoder": searcher.encoder.name, "reranker": searcher.reranker.name if searcher.reranker else None}
     if as_json:
-        payload: Any = {"query": queries[0], "hits": results[0]} if query is not None else [
-            {"query": q, "hits": h} for q, h in zip(queries, results)]
+        payload: Any = {"query": queries[0], "hits": results[0], **by} if query is not None else [
+            {"query": q, "hits": h, **by} for q, h in zip(queries, results)]
         click.echo(json.dumps(payload, indent=2 if query is not None else None, ensure_ascii=False))
     else:
         for q, hits in zip(queries, results):
@@ -129,7 +130,8 @@ def search(index_dir: str, query: str | None, k: int, rerank: bool, rerank_model
                 extra = (f"  rerank {h['rerank_score']:.4f} {'same' if h['same'] else 'different'}"
                          if "rerank_score" in h else "")
                 click.echo(f"{rank:3d}. {h['score']:.4f}{extra}  [{h['id']}] {h['text']}")
-    click.echo(f"{len(queries)} queries in {seconds:.3f}s", err=True)
+    reranked = f", re-ranked by {by['reranker']}" if by["reranker"] else ""
+    click.echo(f"{len(queries)} queries in {seconds:.3f}s (encoder {by['encoder']}{reranked})", err=True)
 
 
 @main.command("eval-retrieval")

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import ModelNotFoundError
-from ..utils import META_FILE, dir_size, simpair_home
+from ..utils import META_FILE, atomic_write_text, dir_size, simpair_home  # noqa: F401  (META_FILE: re-exported)
 
 log = logging.getLogger("simpair")
 
@@ -204,30 +204,51 @@ def list_models() -> list[LocalModel]:
     return rows
 
 
-def last_trained_file() -> Path:
-    """Where the last trained pair model is recorded (the default of ``match``)."""
-    return simpair_home() / "last-model"
+def default_file() -> Path:
+    """Where ``simpair models --use NAME`` records this machine's chosen default matcher."""
+    return simpair_home() / "default-model"
 
 
-def default_model() -> str | None:
-    """The model ``match``/``eval``/``--rerank`` use without ``--model``.
+def use_model(name: str | None) -> str | None:
+    """Make ``name`` the default matcher of this $SIMPAIR_HOME (None: back to the bundled one); the name is
+    checked first, so a typo is an error and not a default that fails later."""
+    target = default_file()
+    if name is None:
+        target.unlink(missing_ok=True)
+        return None
+    path = Path(name).expanduser()
+    value = str(path.resolve()) if path.exists() else name
+    resolve(value)  # raises ModelNotFoundError for an unknown name or a directory that is no model
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, value)
+    return value
 
-    $SIMPAIR_MODEL, else the last pair model trained with this $SIMPAIR_HOME, else the bundled
-    ``matcher`` (None only when an installation lacks it).
+
+def default_model_source() -> tuple[str | None, str]:
+    """The matcher ``match``/``search --rerank``/``serve`` use without ``--model``, and why.
+
+    Only an explicit choice moves it away from the bundled ``matcher``: $SIMPAIR_MODEL, else the model named by
+    ``simpair models --use NAME``. Training never changes it (after ``make demo`` or an experiment, ``match``
+    still answers with the bundled matcher). None only when an installation lacks the bundled matcher.
     """
     env = os.environ.get("SIMPAIR_MODEL")
     if env:
-        return env
-    marker = last_trained_file()
+        return env, "$SIMPAIR_MODEL"
+    marker = default_file()
     if marker.is_file():
-        path = marker.read_text(encoding="utf-8").strip()
-        if path and Path(path, META_FILE).is_file():
-            return path
+        chosen = marker.read_text(encoding="utf-8").strip()
+        if chosen:
+            return chosen, f"simpair models --use ({marker})"
     try:
         bundled_dir("matcher")
     except ModelNotFoundError:
-        return None
-    return "matcher"
+        return None, "no bundled matcher in this installation"
+    return "matcher", "the bundled general matcher (no --model, $SIMPAIR_MODEL or simpair models --use)"
+
+
+def default_model() -> str | None:
+    """The model ``match``/``eval``/``--rerank`` use without ``--model`` (see :func:`default_model_source`)."""
+    return default_model_source()[0]
 
 
 def default_encoder() -> str:

@@ -27,10 +27,10 @@ from .. import __version__
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..metrics import best_threshold, write_confusion_matrix
-from ..models import META_FILE, last_trained_file, load_classifier, resolve
+from ..models import META_FILE, load_classifier, resolve
 from ..models.card import model_card
 from ..models.load import TOKENIZER_FILES, label_kwargs, load_kwargs, remote_code_errors
-from ..utils import atomic_dir, atomic_write_text, dir_size
+from ..utils import atomic_dir, dir_size
 from .common import check_run, mean_train_loss, process_rank, record_base, resume_point, trainer_kwargs, versions
 from .debias import BIAS_COLUMN, poe_trainer
 from .examples import Examples, dev_metrics, positive_probability, read_examples, tokenized
@@ -245,8 +245,8 @@ def _meta(cfg: TrainConfig, ex: Examples, model: _Model, dev: _DevResult, traine
 
 
 def _save(cfg: TrainConfig, ex: Examples, model: _Model, trainer: Any, meta: dict[str, Any]) -> None:
-    """A standard model directory (or a small peft adapter) + simpair.json + README.md, atomically; a pair
-    model also becomes this machine's default for ``match``."""
+    """A standard model directory (or a small peft adapter) + simpair.json + README.md, atomically. It does not
+    become anyone's default: ``match --model OUT`` or ``simpair models --use OUT`` says so explicitly."""
     with atomic_dir(cfg.out) as tmp:
         trainer.save_model(str(tmp))
         if meta["adapter"]:
@@ -260,5 +260,3 @@ def _save(cfg: TrainConfig, ex: Examples, model: _Model, trainer: Any, meta: dic
         if ex.task == "classify" and meta["dev_metrics"]:
             write_confusion_matrix(tmp / "dev_confusion_matrix.png", meta["dev_metrics"], "dev")
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-    if ex.task != "classify":  # `match` falls back to the last pair model; classifiers are never its default
-        atomic_write_text(last_trained_file(), str(Path(cfg.out).resolve()))

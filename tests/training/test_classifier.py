@@ -136,12 +136,13 @@ def test_resume_without_checkpoint(tiny_bert: Path, tmp_path: Path, train_file: 
         train(_cfg(tiny_bert, tmp_path / "none", train_file, dev_file), resume=True, progress=False)
 
 
-def test_last_trained_model_is_the_default(tiny_bert: Path, tmp_path: Path, train_file: Path, dev_file: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_never_moves_the_default_matcher(tiny_bert: Path, tmp_path: Path, train_file: Path,
+                                                  dev_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SIMPAIR_MODEL", raising=False)
+    before = default_model()
     out = tmp_path / "latest"
     train(_cfg(tiny_bert, out, train_file, dev_file, max_steps=2), progress=False)
-    assert default_model() == str(out.resolve())
+    assert default_model() == before != str(out.resolve())
     monkeypatch.setenv("SIMPAIR_MODEL", "elsewhere")
     assert default_model() == "elsewhere"
 
