@@ -24,6 +24,8 @@ _API = {
     "train": "training",
     "evaluate": "evaluation",
     "calibrate": "calibration",
+    "mine": "adaptation.mine", "LabelSession": "adaptation.labels", "adapt": "adaptation.adapt",
+    "AdaptOptions": "adaptation.adapt",
     "read_pairs": "readers", "read_texts": "readers", "read_corpus": "readers", "read_queries": "readers",
     "create_app": "serve",
     "SimpairError": "errors", "InputError": "errors", "ConfigError": "errors", "ModelNotFoundError": "errors",

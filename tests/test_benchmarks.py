@@ -176,3 +176,27 @@ def test_every_result_records_its_cpu(tmp_path: Path, capsys: pytest.CaptureFixt
     assert saved["cpu"] == describe() and saved["cpu"]["isa"] and saved["cpu"]["model"]
     assert saved["commit"] is None or len(saved["commit"].split("+")[0]) == 40
     assert json.loads(capsys.readouterr().out)["cpu"]["flags"] == describe()["flags"]
+
+
+def test_adaptation_summary_means_spreads_and_targets(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _adaptation import plot, summarise
+
+    def row(domain: str, method: str, n: int, acc: float, seed: int = 0) -> dict:
+        part = {"accuracy": acc, "roc_auc": acc}
+        return {"init": "matcher-lcqmc", "domain": domain, "method": method, "n": n, "seed": seed,
+                "dev": part, "lcqmc": part, "seconds": 10.0}
+
+    rows = [row("BQ", "zero-shot", 0, 0.60), row("BQ", "specialist", 9000, 0.84),
+            row("BQ", "mined", 1000, 0.80), row("BQ", "mined", 1000, 0.84, seed=1),
+            row("BQ", "mined", 300, 0.75), row("BQ", "random", 300, 0.73)]
+    s = summarise(rows)
+    point = s["curves"]["matcher-lcqmc"]["BQ"]["mined"]["1000"]
+    assert point["dev_accuracy"] == 0.82 and point["dev_accuracy_std"] == 0.02 and point["seeds"] == 2
+    t = s["targets"]
+    assert t["lcqmc_1k_mined_within_2pt_of_specialists"]["met"] is True  # 0.82 >= 0.84 - 0.02
+    assert t["lcqmc_300_mined_1pt_above_random"]["met"] is True  # 0.75 >= 0.73 + 0.01
+    rows[2]["dev"] = {"accuracy": 0.70, "roc_auc": 0.70}
+    assert summarise(rows)["targets"]["lcqmc_1k_mined_within_2pt_of_specialists"]["met"] is False
+    plot(s, str(tmp_path / "curves.png"))
+    assert (tmp_path / "curves.png").stat().st_size > 10_000

@@ -7,9 +7,9 @@ stored threshold; and its threshold calibrated on the first half, which is adapt
 then training on the first N pairs of the train file (N = 500, 1k, 2k, 4k) with minutes and held-out
 accuracy / ROC-AUC.
 
-    python benchmarks/adaptation.py [--init matcher --init matcher-lcqmc --init e5-small] [--sizes 500 1000 2000 4000]
+    python benchmarks/probes/adaptation_ncov.py [--init matcher --init matcher-lcqmc --init e5-small] [--sizes 500 1000 2000 4000]
                                     [--train ../shared/data/medical/ncov-train.tsv] [--dev .../ncov-dev.tsv]
-                                    [--save benchmarks/results/adaptation.json]
+                                    [--save benchmarks/results/adaptation_ncov.json]
 
 Needs ../shared (research data, never copied into the project).
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 SHARED = ROOT.parent / "shared" / "data"
 
