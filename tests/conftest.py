@@ -20,7 +20,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session", autouse=True)
 def simpair_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every test session gets its own cache (converted models, last-trained marker)."""
+    """Every test session gets its own cache (converted models, default-model choice)."""
     home = Path(os.environ.get("SIMPAIR_TEST_HOME") or tmp_path_factory.mktemp("simpair-home"))
     os.environ["SIMPAIR_HOME"] = str(home)
     os.environ.pop("SIMPAIR_MODEL", None)
