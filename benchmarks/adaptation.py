@@ -121,9 +121,10 @@ def pick(method: str, pool: list[Any], n: int, seed: int, selection: tuple[Any, 
 def adapt_point(init: str, labels: list[Any], seed: int, dev: list[Any], forget: list[Any], tmp: Path,
                 **options: Any) -> dict[str, Any]:
     """One adapt run on ``labels``, scored on dev and on the forgetting set; the model is deleted after."""
-    from simpair.adaptation.adapt import AdaptOptions, _write_pairs, adapt
+    from simpair.adaptation.adapt import AdaptOptions, adapt
+    from simpair.readers.pairs import write_pairs
 
-    path = _write_pairs(tmp / "labels.tsv", labels)
+    path = write_pairs(tmp / "labels.tsv", labels)
     out = tmp / "model"
     t0 = time.time()
     report = adapt(path, out, AdaptOptions(init=init, seed=seed, resamples=500, **options))

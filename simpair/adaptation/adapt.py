@@ -89,12 +89,6 @@ def _epochs(opts: AdaptOptions, n_train: int) -> float:
     return 4.0 if n_train < 500 else 3.0 if n_train < 2000 else 2.0
 
 
-def _write_pairs(path: Path, rows: Sequence[Pair]) -> Path:
-    path.write_text("text_a\ttext_b\tlabel\n" + "".join(f"{p.text_a}\t{p.text_b}\t{int(p.label or 0)}\n"
-                                                       for p in rows), encoding="utf-8")
-    return path
-
-
 def read_labels(path: str | Path) -> list[Pair]:
     """The labelled pairs of ``path`` (0/1), checked: enough of them, and both labels."""
     from ..readers import read_pairs
@@ -120,7 +114,7 @@ def adapt(labelled: str | Path, out: str | Path, options: AdaptOptions | None = 
     labels = read_labels(labelled)
     train_part, held = split_labels(labels, opts.held_out, opts.seed)
     init = opts.init or default_model() or "matcher"
-    checks = [Path(c) for c in (opts.check if opts.check is not None else [GENERAL_CHECK])]
+    checks = _read_checks(opts.check if opts.check is not None else [GENERAL_CHECK])
     before = _score_all(init, held, checks, progress, run)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,19 +130,24 @@ def adapt(labelled: str | Path, out: str | Path, options: AdaptOptions | None = 
     return report
 
 
-def _score_all(model: str, held: Sequence[Pair], checks: Sequence[Path], progress: bool,
+def _read_checks(paths: Sequence[str | Path]) -> dict[str, list[Pair]]:
+    """The general check files, read once for both models."""
+    from ..readers import read_pairs
+
+    return {str(p): read_pairs(p, task="classification", warn=False).pairs for p in paths}
+
+
+def _score_all(model: str, held: Sequence[Pair], checks: dict[str, list[Pair]], progress: bool,
                run: dict[str, Any]) -> dict[str, Any]:
     """The model's scores on the held-out slice and on each check file, and its threshold."""
     from ..cross_encoder import CrossEncoder
-    from ..readers import read_pairs
 
     ce = CrossEncoder(model, bulk=True, **run)
     result: dict[str, Any] = {"threshold": ce.threshold, "held": ce.predict([(p.text_a, p.text_b) for p in held],
                                                                           progress=progress), "checks": {}}
-    for path in checks:
-        pairs = read_pairs(path, task="classification", warn=False).pairs
-        result["checks"][str(path)] = (ce.predict([(p.text_a, p.text_b) for p in pairs]),
-                                       np.array([int(p.label or 0) for p in pairs]))
+    for path, pairs in checks.items():
+        result["checks"][path] = (ce.predict([(p.text_a, p.text_b) for p in pairs]),
+                                  np.array([int(p.label or 0) for p in pairs]))
     return result
 
 
@@ -156,6 +155,7 @@ def _train(work: Path, init: str, train_part: Sequence[Pair], held: Sequence[Pai
            progress: bool) -> tuple[Path, dict[str, Any]]:
     """Train on the labels plus the replay slice; the model directory and what training did."""
     from ..config import build_config
+    from ..readers.pairs import write_pairs
     from ..training import train
 
     avoid = {(p.text_a, p.text_b) for p in held} | {(p.text_b, p.text_a) for p in held}
@@ -163,7 +163,7 @@ def _train(work: Path, init: str, train_part: Sequence[Pair], held: Sequence[Pai
     replayed = replay_rows(replay_files, round(opts.replay_ratio * len(train_part)), opts.seed, avoid)
     rows = list(train_part) + replayed
     random.Random(opts.seed).shuffle(rows)
-    cfg = build_config({"train": [str(_write_pairs(work / "train.tsv", rows))], "init": init,
+    cfg = build_config({"train": [str(write_pairs(work / "train.tsv", rows))], "init": init,
                         "out": str(work / "model"), "checkpoint_dir": str(work / "checkpoints"),
                         "epochs": _epochs(opts, len(train_part)), "learning_rate": opts.learning_rate,
                         "batch_size": opts.batch_size, "seed": opts.seed, "save_total_limit": 1, "logging_steps": 10})

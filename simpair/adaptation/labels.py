@@ -115,7 +115,8 @@ class LabelSession:
         self._write_out()
 
     def _write_out(self) -> None:
+        from ..readers.pairs import Pair, write_pairs
+
         done = self.answers()
-        rows = [f"{p.text_a}\t{p.text_b}\t{ANSWERS[done[i]]}\n" for i, p in enumerate(self.pairs)
-                if ANSWERS.get(done.get(i, "skip")) is not None]
-        atomic_write_text(self.out, "text_a\ttext_b\tlabel\n" + "".join(rows))
+        write_pairs(self.out, [Pair(p.text_a, p.text_b, float(ANSWERS[done[i]])) for i, p in enumerate(self.pairs)
+                               if ANSWERS.get(done.get(i, "skip")) is not None])

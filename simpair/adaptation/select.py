@@ -32,10 +32,11 @@ def normalise(text: str) -> str:
 
 def near_copy(a: str, b: str) -> bool:
     """True for two texts that differ only in punctuation, case, spacing or a character in twenty."""
-    na, nb = normalise(a), normalise(b)
-    if na == nb:
-        return True
-    return difflib.SequenceMatcher(None, na, nb, autojunk=False).ratio() >= NEAR_COPY_RATIO
+    return _near_normalised(normalise(a), normalise(b))
+
+
+def _near_normalised(na: str, nb: str) -> bool:
+    return na == nb or difflib.SequenceMatcher(None, na, nb, autojunk=False).ratio() >= NEAR_COPY_RATIO
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -52,7 +53,8 @@ def select_pairs(pairs: Sequence[tuple[str, str]], scores: Sequence[float], thre
         raise ValueError(f"uncertain_share must be in [0, 1], got {uncertain_share}")
     scores = np.asarray(scores, dtype=float)
     groups = np.zeros(len(pairs), dtype=int) if groups is None else np.asarray(groups)
-    usable = _usable(pairs)
+    keys = [(normalise(a), normalise(b)) for a, b in pairs]  # each text normalised once
+    usable = _usable(keys)
     margin = np.abs(_logit(scores) - _logit(np.array([threshold]))[0])
     rng = random.Random(seed)
     n = min(n, len(usable))
@@ -61,7 +63,7 @@ def select_pairs(pairs: Sequence[tuple[str, str]], scores: Sequence[float], thre
     parts = [("uncertain", sorted(usable, key=lambda i: (margin[i], i)), n_uncertain),
              ("likely same", _shuffled([i for i in usable if scores[i] >= threshold], rng), n_same),
              ("likely different", _shuffled([i for i in usable if scores[i] < threshold], rng), n - n_uncertain - n_same)]
-    picker = _Picker(pairs, groups, n, max_per_question)
+    picker = _Picker(keys, groups, n, max_per_question)
     for reason, order, want in parts:
         picker.take(order, want, reason)
     if len(picker.picked) < n:  # one side short (a lopsided pool): fill up by margin, the spread rules kept
@@ -77,24 +79,24 @@ def _shuffled(items: list[int], rng: random.Random) -> list[int]:
     return items
 
 
-def _usable(pairs: Sequence[tuple[str, str]]) -> list[int]:
-    """Pairs that are not near-copies and not repeats of an earlier pair (either order)."""
-    seen: set[tuple[str, str]] = set()
+def _usable(keys: Sequence[tuple[str, str]]) -> list[int]:
+    """Pairs (given normalised) that are not near-copies and not repeats of an earlier pair (either order)."""
+    seen: set[frozenset[str]] = set()
     keep = []
-    for i, (a, b) in enumerate(pairs):
-        key = tuple(sorted((normalise(a), normalise(b))))
-        if key in seen or near_copy(a, b):
+    for i, (a, b) in enumerate(keys):
+        key = frozenset((a, b))
+        if key in seen or _near_normalised(a, b):
             continue
-        seen.add(key)  # type: ignore[arg-type]
+        seen.add(key)
         keep.append(i)
     return keep
 
 
 class _Picker:
-    """The picks so far and the spread rules: a cap per cluster and per question."""
+    """The picks so far and the spread rules: a cap per cluster and per (normalised) question."""
 
-    def __init__(self, pairs: Sequence[tuple[str, str]], groups: np.ndarray, n: int, max_per_question: int) -> None:
-        self.pairs, self.groups = pairs, groups
+    def __init__(self, keys: Sequence[tuple[str, str]], groups: np.ndarray, n: int, max_per_question: int) -> None:
+        self.keys, self.groups = keys, groups
         self.group_cap = 2 * math.ceil(n / max(len(set(groups.tolist())), 1))
         self.question_cap = max_per_question
         self.per_group: Counter = Counter()
@@ -110,7 +112,7 @@ class _Picker:
         for i in order:
             if got >= want:
                 break
-            a, b = normalise(self.pairs[i][0]), normalise(self.pairs[i][1])
+            a, b = self.keys[i]
             if (i in self.taken or self.per_group[self.groups[i]] >= self.group_cap
                     or self.per_question[a] >= self.question_cap or self.per_question[b] >= self.question_cap):
                 continue

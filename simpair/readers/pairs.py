@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..utils import atomic_write_text
 from .lines import ErrorList, check_data_file, decode_lines, detect_format, json_objects, rows_delimited, text_problem
 
 TEXT_A_NAMES = ("text_a", "sentence1", "query", "question1", "q1", "text1", "sentence_a")
@@ -406,3 +407,10 @@ class DataQualityWarning(UserWarning):
 def add_swapped(pairs: Sequence[Pair]) -> list[Pair]:
     """Append (b, a) for every pair whose sides differ: similarity is symmetric."""
     return list(pairs) + [Pair(p.text_b, p.text_a, p.label, p.line) for p in pairs if p.text_a != p.text_b]
+
+
+def write_pairs(path: str | Path, rows: Sequence[Pair]) -> Path:
+    """Labelled pairs as a ``text_a text_b label`` TSV (0/1), atomically: what train, adapt and eval read."""
+    atomic_write_text(path, "text_a\ttext_b\tlabel\n" + "".join(f"{p.text_a}\t{p.text_b}\t{int(p.label or 0)}\n"
+                                                               for p in rows))
+    return Path(path)
