@@ -8,6 +8,7 @@ for it; the general ``matcher`` (which saw their train files) is the second curv
   picked from it come from the train file, as a stand-in for a person. ``random``: n pairs drawn from the pool;
   ``mined``: :func:`simpair.adaptation.select.select_pairs` on the pool scored by the starting matcher, clustered
   on the bundled encoder's embeddings (mine's candidate search is replaced by the pool: only its pairs have labels);
+  its 20 % random ``check`` pairs are what adapt holds out (``random`` holds out a stratified 20 %);
 - each point is one :func:`simpair.adaptation.adapt.adapt` run with its defaults (20 % of the labels held out for
   the threshold, as many general replay pairs as labels), then scored on up to 1,000 dev pairs of the domain
   (accuracy at the calibrated threshold, ROC-AUC) and, for forgetting, on 500 LCQMC dev pairs;
@@ -108,30 +109,32 @@ def pool_selection(init: str, name: str, pool: list[Any], cache: Path) -> tuple[
     return scores, groups, float(ce.threshold)
 
 
-def pick(method: str, pool: list[Any], n: int, seed: int, selection: tuple[Any, Any, float]) -> list[Any]:
+def pick(method: str, pool: list[Any], n: int, seed: int, selection: tuple[Any, Any, float]
+         ) -> tuple[list[Any], list[str] | None]:
+    """The labelled pairs and, for ``mined``, why each was picked (adapt holds out the random ``check`` ones)."""
     from simpair.adaptation.select import select_pairs
 
     if method == "random":
-        return random.Random(seed).sample(pool, n)
+        return random.Random(seed).sample(pool, n), None
     scores, groups, threshold = selection
     chosen = select_pairs([(p.text_a, p.text_b) for p in pool], scores, threshold, n, groups=groups, seed=seed)
-    return [pool[i] for i, _ in chosen]
+    return [pool[i] for i, _ in chosen], [why for _, why in chosen]
 
 
 def adapt_point(init: str, labels: list[Any], seed: int, dev: list[Any], forget: list[Any], tmp: Path,
-                **options: Any) -> dict[str, Any]:
+                why: list[str] | None = None, **options: Any) -> dict[str, Any]:
     """One adapt run on ``labels``, scored on dev and on the forgetting set; the model is deleted after."""
     from simpair.adaptation.adapt import AdaptOptions, adapt
     from simpair.readers.pairs import write_pairs
 
-    path = write_pairs(tmp / "labels.tsv", labels)
+    path = write_pairs(tmp / "labels.tsv", labels, why)
     out = tmp / "model"
     t0 = time.time()
     report = adapt(path, out, AdaptOptions(init=init, seed=seed, resamples=500, **options))
     seconds = time.time() - t0
     row = {"dev": score(str(out), dev), "lcqmc": score(str(out), forget), "seconds": round(seconds, 1),
            "verdict": report["verdict"], "held_out": report["held_out"]["accuracy_gain"],
-           "train_seconds": report["training"]["seconds"]}
+           "train_seconds": report["training"]["seconds"], "held_out_from": report["held_out_from"]}
     shutil.rmtree(out, ignore_errors=True)
     return row
 
@@ -173,8 +176,8 @@ def run_domain(args: argparse.Namespace, init: str, name: str, done: dict[str, A
                     key = f"{init}|{name}|{method}|{n}|{seed}"
                     if key in done or n > 0.7 * len(pool):
                         continue
-                    labels = pick(method, pool, n, seed, selection)
-                    row = adapt_point(init, labels, seed, dev, forget, Path(tmp), **args.options)
+                    labels, why = pick(method, pool, n, seed, selection)
+                    row = adapt_point(init, labels, seed, dev, forget, Path(tmp), why, **args.options)
                     append(args.cache, {"key": key, "init": init, "domain": name, "n": n, "method": method,
                                         "seed": seed, **row, **args.options})
 

@@ -1,7 +1,9 @@
 """``simpair adapt``: a matcher for the user's own domain, from their labelled pairs, in one command.
 
-1. The labels are split, stratified and seeded, into a training part and a held-out slice (20 %, 20 to 500
-   pairs), which training never sees.
+1. The labels are split into a training part and a held-out slice, which training never sees: the pairs
+   ``simpair mine`` drew at random as checks (``why`` = ``check``) when at least 20 of them are labelled (a
+   sample of the user's own candidates, where the rest of mine's picks are not), else a stratified, seeded
+   20 % (20 to 500 pairs).
 2. Training continues the current matcher (head included, :func:`simpair.train` with ``init``) on the
    training part plus a replay slice of general pairs (as many as the labels, by default simpair's own
    general sample), so that what it knew about other domains is not overwritten (continuing on 1k pairs of a
@@ -31,12 +33,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..readers.pairs import Pair
+from ..readers.pairs import Pair, read_column
 
 HERE = Path(__file__).resolve().parent
 GENERAL_REPLAY = HERE / "general-train.tsv"  # our own general sample (data/build_sample.py)
 GENERAL_CHECK = HERE / "general-check.tsv"
 MIN_LABELS = 40
+MIN_HELD = 20
 
 
 @dataclass
@@ -58,7 +61,7 @@ class AdaptOptions:
 def split_labels(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
     """(train, held-out): ``fraction`` of each label held out (20 to 500 pairs in all), seeded."""
     rng = random.Random(seed)
-    want = int(min(max(round(fraction * len(pairs)), 20), 500))
+    want = int(min(max(round(fraction * len(pairs)), MIN_HELD), 500))
     by_label: dict[float, list[Pair]] = {}
     for p in pairs:
         by_label.setdefault(float(p.label or 0), []).append(p)
@@ -81,6 +84,18 @@ def replay_rows(files: Sequence[str | Path], count: int, seed: int, avoid: set[t
             for f in files]
     rows, _ = mix(data, 1.0, count, seed)
     return rows
+
+
+def split_by_why(pairs: Sequence[Pair], why: dict[int, str] | None, fraction: float, seed: int
+                 ) -> tuple[list[Pair], list[Pair], str]:
+    """(train, held-out, how): mine's random check pairs held out when at least MIN_HELD are labelled and both
+    labels are among them, else :func:`split_labels`."""
+    checks = [p for p in pairs if why is not None and why.get(p.line) == "check"]
+    if len(checks) >= MIN_HELD and len({int(p.label or 0) for p in checks}) == 2:
+        keys = {id(p) for p in checks}
+        return [p for p in pairs if id(p) not in keys], checks, "mine's random check pairs"
+    train_part, held = split_labels(pairs, fraction, seed)
+    return train_part, held, f"a stratified random {fraction:.0%} of the labels"
 
 
 def _epochs(opts: AdaptOptions, n_train: int) -> float:
@@ -112,7 +127,7 @@ def adapt(labelled: str | Path, out: str | Path, options: AdaptOptions | None = 
     opts = options or AdaptOptions()
     started = time.time()
     labels = read_labels(labelled)
-    train_part, held = split_labels(labels, opts.held_out, opts.seed)
+    train_part, held, held_how = split_by_why(labels, read_column(labelled, "why"), opts.held_out, opts.seed)
     init = opts.init or default_model() or "matcher"
     checks = _read_checks(opts.check if opts.check is not None else [GENERAL_CHECK])
     before = _score_all(init, held, checks, progress, run)
@@ -122,6 +137,7 @@ def adapt(labelled: str | Path, out: str | Path, options: AdaptOptions | None = 
         model_dir, training = _train(Path(work), init, train_part, held, opts, progress)
         after = _score_all(str(model_dir), held, checks, progress, run)
         report = _report(labelled, init, train_part, held, before, after, opts, training)
+        report["held_out_from"] = held_how
         _store_threshold(model_dir, labelled, held, after["held"], report)
         report["out"] = str(out)
         report["seconds"] = round(time.time() - started, 1)

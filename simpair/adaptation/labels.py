@@ -5,7 +5,8 @@ The truth is the progress file ``OUT.progress.json``: the source file's hash and
 (``[pair index, "same" | "different" | "skip"]``, undo pops the last). After each answer it is written
 atomically, then ``OUT`` is rewritten from it, also atomically: a standard ``text_a text_b label`` TSV of the
 answered pairs in source order (same = 1, different = 0; skipped pairs are left out), which ``simpair adapt``,
-``train``, ``eval`` and ``calibrate`` read. A crash between the two writes loses nothing: the next session
+``train``, ``eval`` and ``calibrate`` read; a ``why`` column of the source (mine's reasons) is carried over, so
+``adapt`` finds the random check pairs. A crash between the two writes loses nothing: the next session
 rewrites ``OUT`` from the history. The terminal (``simpair label``) and the page of ``simpair serve --label``
 both drive this class, so they write the same files.
 """
@@ -33,6 +34,7 @@ class LabelSession:
 
     def __init__(self, source: str | Path, out: str | Path | None = None) -> None:
         from ..readers import read_pairs
+        from ..readers.pairs import read_column
 
         self.source = Path(source)
         self.out = Path(out) if out is not None else default_out(source)
@@ -40,6 +42,7 @@ class LabelSession:
             raise InputError(str(self.out), None, "the labels must go to another file than the pairs they label")
         self.progress_file = self.out.with_name(self.out.name + ".progress.json")
         self.pairs = read_pairs(self.source, task="classification", require_labels=False, warn=False).pairs
+        self.why = read_column(self.source, "why")
         self.sha256 = file_sha256(self.source)
         if self.out.exists() and not self.progress_file.is_file():
             raise InputError(str(self.out), None, "exists and holds no labelling session (no "
@@ -118,5 +121,6 @@ class LabelSession:
         from ..readers.pairs import Pair, write_pairs
 
         done = self.answers()
-        write_pairs(self.out, [Pair(p.text_a, p.text_b, float(ANSWERS[done[i]])) for i, p in enumerate(self.pairs)
-                               if ANSWERS.get(done.get(i, "skip")) is not None])
+        kept = [(p, ANSWERS[done[i]]) for i, p in enumerate(self.pairs) if ANSWERS.get(done.get(i, "skip")) is not None]
+        why = None if self.why is None else [self.why.get(p.line, "") for p, _ in kept]
+        write_pairs(self.out, [Pair(p.text_a, p.text_b, float(label)) for p, label in kept], why)

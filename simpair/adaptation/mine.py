@@ -98,7 +98,8 @@ def candidates(texts: Sequence[str], encoder: Any, k: int = 5, lexical_k: int = 
 
 
 def mine(questions: str | Path, out: str | Path, n: int = 300, model: str | None = None, encoder: str | None = None,
-         k: int = 5, lexical_k: int = 3, seed: int = 0, progress: bool = False, **run: Any) -> dict[str, Any]:
+         k: int = 5, lexical_k: int = 3, seed: int = 0, progress: bool = False, check_share: float = 0.2,
+         **run: Any) -> dict[str, Any]:
     """Mine candidate pairs from the questions in ``questions`` (``.txt`` one a line, or a corpus ``.tsv`` /
     ``.jsonl``), score them with ``model`` (default: the default matcher), pick ``n`` to label and write them
     to ``out`` (atomically). ``run`` goes to both models (backend, precision, threads)."""
@@ -119,10 +120,10 @@ def mine(questions: str | Path, out: str | Path, n: int = 300, model: str | None
     pairs = [(texts[i], texts[j]) for i, j in keys]
     scores = matcher.predict(pairs, progress=progress)
     groups = cluster_pairs(emb[[i for i, _ in keys]], emb[[j for _, j in keys]], max(2, n // 5), seed)
-    picked = select_pairs(pairs, scores, matcher.threshold, n, groups=groups, seed=seed)
+    picked = select_pairs(pairs, scores, matcher.threshold, n, groups=groups, seed=seed, check_share=check_share)
     rows = [(pairs[i][0], pairs[i][1], "", f"{scores[i]:.4f}", why, found[i]) for i, why in picked]
     write_mined(out, rows)
-    reasons = {r: sum(1 for _, w in picked if w == r) for r in ("uncertain", "likely same", "likely different")}
+    reasons = {r: sum(1 for _, w in picked if w == r) for r in ("check", "uncertain", "likely same", "likely different")}
     return {"questions": len(texts), "candidates": len(pairs), "selected": len(rows), "why": reasons,
             "clusters": int(len(set(groups.tolist()))), "model": matcher.name, "encoder": bi.name,
             "threshold": matcher.threshold, "out": str(out), "seconds": round(time.time() - started, 2)}

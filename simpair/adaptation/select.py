@@ -7,7 +7,14 @@ and leaves the threshold's far sides unlabelled, where a wrong-but-sure domain s
 mixes three parts: ``uncertain_share`` of the pairs by smallest margin to the threshold (in logit space),
 the rest split between likely-same and likely-different pairs drawn at random; every part is spread over
 clusters of the corpus (no cluster takes more than twice its even share) and no question appears in more
-than ``max_per_question`` selected pairs. Seeded: the same input gives the same selection.
+than ``max_per_question`` selected pairs.
+
+Before those, ``check_share`` of the pairs is drawn uniformly at random from the candidates ("check"):
+``simpair adapt`` holds these out to set the threshold and to report before → after. Pairs picked for what
+they teach are not a sample of the candidates (most sit near the old threshold), so a threshold tuned on them
+is biased and a gain measured on them is inflated; a random slice estimates both for the user's own pairs.
+The picks come back in a seeded shuffled order, so a user who stops labelling early still has every part in
+proportion. Seeded: the same input gives the same selection.
 """
 from __future__ import annotations
 
@@ -46,11 +53,13 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def select_pairs(pairs: Sequence[tuple[str, str]], scores: Sequence[float], threshold: float, n: int,
                  groups: Sequence[int] | None = None, seed: int = 0, uncertain_share: float = 0.6,
-                 max_per_question: int = 2) -> list[tuple[int, str]]:
-    """Indices of up to ``n`` pairs to label, each with why it was picked ("uncertain", "likely same",
-    "likely different"), in that order. ``groups`` (a cluster id per pair) spreads the picks over the corpus."""
-    if not 0 <= uncertain_share <= 1:
-        raise ValueError(f"uncertain_share must be in [0, 1], got {uncertain_share}")
+                 max_per_question: int = 2, check_share: float = 0.2) -> list[tuple[int, str]]:
+    """Indices of up to ``n`` pairs to label, each with why it was picked ("check", "uncertain", "likely same",
+    "likely different"), in a seeded shuffled order. ``groups`` (a cluster id per pair) spreads the picks over
+    the corpus."""
+    for name, share in (("uncertain_share", uncertain_share), ("check_share", check_share)):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {share}")
     scores = np.asarray(scores, dtype=float)
     groups = np.zeros(len(pairs), dtype=int) if groups is None else np.asarray(groups)
     keys = [(normalise(a), normalise(b)) for a, b in pairs]  # each text normalised once
@@ -58,12 +67,14 @@ def select_pairs(pairs: Sequence[tuple[str, str]], scores: Sequence[float], thre
     margin = np.abs(_logit(scores) - _logit(np.array([threshold]))[0])
     rng = random.Random(seed)
     n = min(n, len(usable))
-    n_uncertain = round(n * uncertain_share)
-    n_same = (n - n_uncertain) // 2
+    picker = _Picker(keys, groups, n, max_per_question)
+    picker.add(rng.sample(usable, round(n * check_share)), "check")  # uniform: no spread rules
+    rest = n - len(picker.picked)
+    n_uncertain = round(rest * uncertain_share)
+    n_same = (rest - n_uncertain) // 2
     parts = [("uncertain", sorted(usable, key=lambda i: (margin[i], i)), n_uncertain),
              ("likely same", _shuffled([i for i in usable if scores[i] >= threshold], rng), n_same),
-             ("likely different", _shuffled([i for i in usable if scores[i] < threshold], rng), n - n_uncertain - n_same)]
-    picker = _Picker(keys, groups, n, max_per_question)
+             ("likely different", _shuffled([i for i in usable if scores[i] < threshold], rng), rest - n_uncertain - n_same)]
     for reason, order, want in parts:
         picker.take(order, want, reason)
     if len(picker.picked) < n:  # one side short (a lopsided pool): fill up by margin, the spread rules kept
@@ -71,10 +82,10 @@ def select_pairs(pairs: Sequence[tuple[str, str]], scores: Sequence[float], thre
     if len(picker.picked) < n:  # still short (a small pool): the spread rules give way
         picker.relax()
         picker.take(parts[0][1], n - len(picker.picked), "uncertain")
-    return picker.picked
+    return _shuffled(picker.picked, rng)
 
 
-def _shuffled(items: list[int], rng: random.Random) -> list[int]:
+def _shuffled(items: list, rng: random.Random) -> list:
     rng.shuffle(items)
     return items
 
@@ -107,7 +118,18 @@ class _Picker:
     def relax(self) -> None:
         self.group_cap = self.question_cap = 1 << 30
 
+    def add(self, items: Sequence[int], reason: str) -> None:
+        """Take ``items`` as they are (no caps checked); they count towards the caps of later picks."""
+        for i in items:
+            a, b = self.keys[i]
+            self.taken.add(i)
+            self.per_group[self.groups[i]] += 1
+            self.per_question[a] += 1
+            self.per_question[b] += 1
+            self.picked.append((i, reason))
+
     def take(self, order: Sequence[int], want: int, reason: str) -> None:
+        """Up to ``want`` more of ``order``, in order, skipping what the caps forbid."""
         got = 0
         for i in order:
             if got >= want:
@@ -116,9 +138,5 @@ class _Picker:
             if (i in self.taken or self.per_group[self.groups[i]] >= self.group_cap
                     or self.per_question[a] >= self.question_cap or self.per_question[b] >= self.question_cap):
                 continue
-            self.taken.add(i)
-            self.per_group[self.groups[i]] += 1
-            self.per_question[a] += 1
-            self.per_question[b] += 1
-            self.picked.append((i, reason))
+            self.add([i], reason)
             got += 1

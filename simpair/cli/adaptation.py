@@ -22,16 +22,19 @@ KEYS = {"s": "same", "y": "same", "1": "same", "d": "different", "n": "different
               help="Bi-encoder neighbours per question.")
 @click.option("--lexical-k", type=click.IntRange(min=0), default=3, show_default=True,
               help="Character n-gram neighbours per question (0: none).")
+@click.option("--check-share", type=click.FloatRange(0, 0.5), default=0.2, show_default=True,
+              help="Share of the pairs drawn at random, which adapt holds out to set the threshold and report.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @runtime_options
 @click.option("--json", "as_json", is_flag=True)
-def mine(questions: str, out: str, n: int, model: str | None, encoder: str | None, k: int, lexical_k: int, seed: int,
-         backend: str, precision: str, threads: int | None, as_json: bool) -> None:
+def mine(questions: str, out: str, n: int, model: str | None, encoder: str | None, k: int, lexical_k: int,
+         check_share: float, seed: int, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
     """Pick the pairs of QUESTIONS (one a line, or a corpus .tsv/.jsonl) most worth labelling."""
     from ..adaptation.mine import mine as run_mine
 
-    result = run_mine(questions, out, n=n, model=model, encoder=encoder, k=k, lexical_k=lexical_k, seed=seed,
-                      progress=not as_json, backend=backend, precision=precision, threads=threads)
+    result = run_mine(questions, out, n=n, model=model, encoder=encoder, k=k, lexical_k=lexical_k,
+                      check_share=check_share, seed=seed, progress=not as_json, backend=backend,
+                      precision=precision, threads=threads)
 
     def render(r: dict[str, Any]) -> None:
         rows = [("questions", r["questions"]), ("candidate pairs", r["candidates"]), ("selected", r["selected"])]
@@ -89,7 +92,8 @@ def label(pairs: str, out: str | None) -> None:
 @click.option("--check", multiple=True, help="General labelled pairs to measure forgetting on (repeat; default: "
               "simpair's own general check sample).")
 @click.option("--held-out", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True,
-              help="Share of the labels kept out of training (20 to 500 pairs): threshold and before/after.")
+              help="Share of the labels kept out of training (20 to 500 pairs): threshold and before/after. "
+              "Unused when the file holds at least 20 of mine's random check pairs: those are held out.")
 @click.option("--epochs", type=float, default=None, help="Default: 4 under 500 training labels, 3 under 2,000, "
               "else 2.")
 @click.option("--learning-rate", type=float, default=None, help="Default: adapt's own (see docs/adaptation.md).")
@@ -117,7 +121,7 @@ def _render_adapt(r: dict[str, Any]) -> None:
     acc, auc = h["accuracy_gain"], h["roc_auc_gain"]
     rows = [("started from", r["init"]), ("trained on", f"{r['training']['labels']} labels + "
                                                         f"{r['training']['replayed']} replayed general pairs"),
-            ("held out", r["held_out_pairs"]),
+            ("held out", f"{r['held_out_pairs']} ({r['held_out_from']})"),
             ("accuracy before → after", f"{h['accuracy_before']:.4f} → {h['accuracy_after']:.4f} "
                                         f"({acc['gain']:+.4f}, 95% CI {acc['low']:+.4f} to {acc['high']:+.4f})"),
             ("ROC-AUC gain", f"{auc['gain']:+.4f} (95% CI {auc['low']:+.4f} to {auc['high']:+.4f})"),

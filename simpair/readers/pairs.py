@@ -409,8 +409,27 @@ def add_swapped(pairs: Sequence[Pair]) -> list[Pair]:
     return list(pairs) + [Pair(p.text_b, p.text_a, p.label, p.line) for p in pairs if p.text_a != p.text_b]
 
 
-def write_pairs(path: str | Path, rows: Sequence[Pair]) -> Path:
-    """Labelled pairs as a ``text_a text_b label`` TSV (0/1), atomically: what train, adapt and eval read."""
-    atomic_write_text(path, "text_a\ttext_b\tlabel\n" + "".join(f"{p.text_a}\t{p.text_b}\t{int(p.label or 0)}\n"
-                                                               for p in rows))
+def write_pairs(path: str | Path, rows: Sequence[Pair], why: Sequence[str] | None = None) -> Path:
+    """Labelled pairs as a ``text_a text_b label`` TSV (0/1), atomically: what train, adapt and eval read.
+    ``why`` (one per row, e.g. mine's reasons) adds a fourth column of that name, which those ignore."""
+    if why is not None and len(why) != len(rows):
+        raise ValueError(f"{len(why)} reasons for {len(rows)} pairs")
+    head = "text_a\ttext_b\tlabel" + ("\twhy" if why is not None else "") + "\n"
+    body = "".join(f"{p.text_a}\t{p.text_b}\t{int(p.label or 0)}" + (f"\t{why[k]}" if why is not None else "") + "\n"
+                   for k, p in enumerate(rows))
+    atomic_write_text(path, head + body)
     return Path(path)
+
+
+def read_column(path: str | Path, name: str) -> dict[int, str] | None:
+    """The values of the header column ``name`` of a TSV, by line number (as :class:`Pair` numbers lines);
+    None when the file has no header naming it. For side columns such as mine's ``why``."""
+    lines = decode_lines(Path(path))
+    if not lines:
+        return None
+    header = [h.strip().lower() for h in lines[0][1].split("\t")]
+    if name not in header:
+        return None
+    col = header.index(name)
+    return {number: cells[col].strip() if col < len(cells) else ""
+            for number, cells in ((n, text.split("\t")) for n, text in lines[1:])}

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, train_tiny_pair_model, write
 
-from simpair.adaptation.adapt import split_labels
+from simpair.adaptation.adapt import split_by_why, split_labels
 from simpair.cli import main
 from simpair.metrics import paired_bootstrap, platt_threshold
 from simpair.readers import read_pairs
@@ -30,6 +30,16 @@ def test_held_out_slice_is_stratified_bounded_and_disjoint() -> None:
     assert abs(np.mean([p.label for p in held]) - rate) < 0.05
     assert len(split_labels(pairs[:60], 0.2, 0)[1]) == 20  # never fewer than 20
     assert len(split_labels(pairs * 6, 0.2, 0)[1]) == 500  # never more than 500
+
+
+def test_mines_random_check_pairs_are_the_held_out_slice_when_there_are_enough() -> None:
+    pairs = read_pairs(DATA / "train.tsv", warn=False).pairs[:200]
+    why = {p.line: ("check" if k % 8 == 0 else "uncertain") for k, p in enumerate(pairs)}
+    train, held, how = split_by_why(pairs, why, 0.2, seed=0)
+    assert len(held) == 25 and all(why[p.line] == "check" for p in held) and "check" in how
+    assert len(train) == 175 and not {id(p) for p in held} & {id(p) for p in train}
+    few = {p.line: ("check" if k < 10 else "uncertain") for k, p in enumerate(pairs)}  # under 20: a random 20 %
+    assert len(split_by_why(pairs, few, 0.2, seed=0)[1]) == 40 and len(split_by_why(pairs, None, 0.2, 0)[1]) == 40
 
 
 def test_bootstrap_and_platt_threshold() -> None:

@@ -17,6 +17,7 @@ from conftest import write
 from simpair.adaptation.labels import LabelSession
 from simpair.errors import InputError
 from simpair.readers import read_pairs
+from simpair.readers.pairs import read_column
 
 MINED = ("text_a\ttext_b\tlabel\tp_same\twhy\tfound_by\n"
          "怎么开证明\t证明怎么开\t\t0.51\tuncertain\tdense\n"
@@ -47,6 +48,7 @@ def test_every_answer_is_on_disk_and_undo_and_resume_work(tmp_path: Path) -> Non
     again.answer(3, "different")
     assert again.state()["item"] is None
     assert [y for *_, y in _labels(s.out)] == [1.0, 1.0, 0.0]  # source order, the skipped pair left out
+    assert read_column(s.out, "why") == {2: "uncertain", 3: "likely same", 4: "likely different"}  # carried over
 
 
 def test_refuses_a_changed_source_and_a_foreign_out_file(tmp_path: Path) -> None:

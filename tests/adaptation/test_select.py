@@ -1,5 +1,5 @@
-"""Which pairs mine's selection picks: uncertain ones first, both sides of the threshold, spread over clusters
-and questions, no near-copies, seeded."""
+"""Which pairs mine's selection picks: a random check slice, then mostly uncertain ones, both sides of the
+threshold, spread over clusters and questions, no near-copies, shuffled, seeded."""
 from __future__ import annotations
 
 import numpy as np
@@ -20,9 +20,9 @@ def test_near_copies_differ_only_in_punctuation_case_or_spacing() -> None:
     assert not near_copy("明天会下雨吗", "昨天下雨了吗")
 
 
-def test_uncertain_pairs_come_first_and_both_sides_are_covered() -> None:
+def test_uncertain_pairs_dominate_and_both_sides_are_covered() -> None:
     pairs, scores = _pool()
-    picked = select_pairs(pairs, scores, threshold=0.5, n=40, seed=1)
+    picked = select_pairs(pairs, scores, threshold=0.5, n=40, seed=1, check_share=0.0)
     assert len(picked) == 40 and len({i for i, _ in picked}) == 40
     reasons = [why for _, why in picked]
     assert reasons.count("uncertain") == 24  # 60 %
@@ -33,6 +33,19 @@ def test_uncertain_pairs_come_first_and_both_sides_are_covered() -> None:
     different = [i for i, why in picked if why == "likely different"]
     assert len(same) == len(different) == 8
     assert all(scores[i] >= 0.5 for i in same) and all(scores[i] < 0.5 for i in different)
+
+
+def test_a_random_check_slice_comes_first_and_the_order_is_mixed() -> None:
+    pairs, scores = _pool(1000)
+    checks = []
+    for seed in range(20):
+        picked = select_pairs(pairs, scores, 0.5, n=50, seed=seed)
+        assert [why for _, why in picked].count("check") == 10  # 20 %
+        checks += [scores[i] for i, why in picked if why == "check"]
+        first = {why for _, why in picked[:15]}
+        assert len(first) >= 3  # any prefix holds several parts, not only the uncertain band
+    # drawn uniformly from the candidates, not from the band near the threshold: scores spread over [0, 1]
+    assert abs(np.mean(checks) - 0.5) < 0.05 and np.mean(np.abs(np.array(checks) - 0.5)) > 0.2
 
 
 def test_near_copies_and_repeats_are_never_picked() -> None:
