@@ -148,7 +148,7 @@ def test_server_answers_match_with_the_bundled_matcher(e5_dir: Path, tmp_path: P
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
-    from simpair.serve import create_app
+    from simpair.server import create_app
 
     _fresh_install(tmp_path, monkeypatch)
     with TestClient(create_app(load_sentiment=False)) as client:

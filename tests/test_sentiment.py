@@ -149,7 +149,7 @@ def test_precision_and_threads_reach_the_pipeline(classifier: Path) -> None:
 def test_serve_hands_the_run_options_to_the_sentiment_model(classifier: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from simpair.serve import create_app
+    from simpair.server import create_app
 
     with TestClient(create_app(model=None, sentiment_model=str(classifier), precision="int8")) as client:
         info = client.get("/info").json()

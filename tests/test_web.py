@@ -28,7 +28,7 @@ def _free_port() -> int:
 def server(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     import uvicorn
 
-    from simpair.serve import create_app
+    from simpair.server import create_app
 
     app = create_app(**serve_models(tiny_bert, tmp_path_factory.mktemp("web"), steps=2), bf16="no")
     port = _free_port()
@@ -114,7 +114,7 @@ def test_labelling_panel_writes_the_same_files_as_the_terminal(tiny_bert: Path, 
     from selenium.webdriver.common.by import By
 
     from simpair.readers import read_pairs
-    from simpair.serve import create_app
+    from simpair.server import create_app
 
     mined = tmp_path / "mined.tsv"
     mined.write_text("text_a\ttext_b\tlabel\n怎么开证明\t证明怎么开\t\n明天会下雨吗\t昨天下雨了吗\t\n"
@@ -148,3 +148,42 @@ def test_labelling_panel_writes_the_same_files_as_the_terminal(tiny_bert: Path, 
         thread.join(timeout=10)
     pairs = read_pairs(tmp_path / "mined.labelled.tsv", warn=False).pairs
     assert [(p.text_a, p.label) for p in pairs] == [("怎么开证明", 1.0), ("信用卡怎么提额", 0.0)]
+
+
+def test_page_asks_for_the_key_once_and_keeps_it_for_the_tab(tiny_bert: Path, browser) -> None:
+    """With API keys on, the page shows a key box (every API call is 401 without it), and once the key is given
+    it loads the models and matches, sending the key with every call."""
+    import uvicorn
+    from selenium.webdriver.common.by import By
+
+    from simpair.server import create_app
+
+    app = create_app(model=str(tiny_bert), load_sentiment=False, bf16="no", keys=["page-key"])
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if srv.started:
+                break
+            time.sleep(0.1)
+        browser.get(f"http://127.0.0.1:{port}/")
+        _until(lambda: "needs an API key" in browser.find_element(By.ID, "info").text)
+        assert browser.find_element(By.ID, "key-section").is_displayed()
+        browser.find_element(By.ID, "api-key").send_keys("wrong")
+        browser.find_element(By.ID, "api-key-go").click()
+        _until(lambda: "not accepted" in browser.find_element(By.ID, "key-out").text)
+        box = browser.find_element(By.ID, "api-key")
+        box.clear()
+        box.send_keys("page-key")
+        browser.find_element(By.ID, "api-key-go").click()
+        _until(lambda: "matcher" in browser.find_element(By.ID, "info").text)
+        assert not browser.find_element(By.ID, "key-section").is_displayed()
+        browser.refresh()  # the same tab: the key is kept
+        _until(lambda: "matcher" in browser.find_element(By.ID, "info").text)
+        browser.find_element(By.ID, "match-go").click()
+        assert _wait_text(browser, "#match-label") in ("same", "different")
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

@@ -136,22 +136,46 @@ def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: boo
 @click.option("--no-batching", is_flag=True, help="Score each request alone (for comparison).")
 @click.option("--max-texts", default=64, show_default=True, type=int, help="Most pairs/texts in one request.")
 @click.option("--max-chars", default=1000, show_default=True, type=int, help="Most characters in one text.")
+@click.option("--payload-limit", default=2_000_000, show_default=True, type=click.IntRange(min=1024),
+              help="Most bytes in a request body (413 beyond, checked before parsing).")
+@click.option("--max-queue", default=128, show_default=True, type=click.IntRange(min=1),
+              help="Requests that may wait per endpoint; more get 429 with Retry-After.")
+@click.option("--request-timeout", default=60.0, show_default=True, type=float,
+              help="Seconds a request may wait for its scores (then 503).")
+@click.option("--read-timeout", default=15.0, show_default=True, type=float,
+              help="Seconds a client may take to send its request body (then 408).")
+@click.option("--api-key", "api_key", multiple=True, help="Accept this key (Authorization: Bearer KEY); repeat for "
+              "several. Also $SIMPAIR_API_KEY (comma-separated).")
+@click.option("--api-key-file", default=None, help="A file of accepted keys, one a line.")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback --host without an API key (behind a proxy "
+              "that authenticates).")
+@click.option("--allowed-host", multiple=True, help="Another Host name the server answers to (repeat).")
+@click.option("--encoder", default=None, help="Bi-encoder for /v1/embeddings and /embed (default: the index's).")
 @click.option("--domain", default=None, help="The matcher decides with the threshold calibrated under this name.")
 @click.option("--label", "label_file", default=None, help="Pairs to label in the page (e.g. simpair mine's output).")
 @click.option("--label-out", default=None, help="Where the page's answers go (default: as simpair label).")
 @runtime_options
 def serve(model: str | None, index_dir: str | None, sentiment_model: str | None, no_sentiment: bool, host: str,
           port: int, batch_window_ms: float, max_batch: int | None, no_batching: bool, max_texts: int, max_chars: int,
+          payload_limit: int, max_queue: int, request_timeout: float, read_timeout: float, api_key: tuple[str, ...],
+          api_key_file: str | None, insecure: bool, allowed_host: tuple[str, ...], encoder: str | None,
           domain: str | None, label_file: str | None, label_out: str | None, backend: str, precision: str,
           threads: int | None) -> None:
-    """HTTP API (POST /match /search /sentiment, GET /healthz /info /docs) and a web page at /."""
-    from ..serve import Limits
-    from ..serve import serve as run_server
+    """HTTP API (POST /match /search /rerank /v1/embeddings /sentiment, GET /healthz /info /metrics /docs) and
+    a web page at /."""
+    from ..server import Limits, api_keys, check_exposure
+    from ..server import serve as run_server
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: binding to {host}: the API has no authentication; put it behind a proxy", err=True)
-    click.echo(f"loading models; then serving on http://{host}:{port}/ (docs at /docs)", err=True)
-    run_server(host=host, port=port, model=model, index=index_dir, sentiment_model=sentiment_model,
-               load_sentiment=not no_sentiment, batching=not no_batching, window_ms=batch_window_ms,
-               max_batch=max_batch, limits=Limits(max_texts=max_texts, max_chars=max_chars), backend=backend,
-               precision=precision, threads=threads, domain=domain, label=label_file, label_out=label_out)
+    keys = api_keys(api_key, api_key_file)
+    check_exposure(host, keys, insecure)
+    if host not in ("127.0.0.1", "localhost", "::1") and not keys:
+        click.echo(f"warning: binding to {host} with no API key (--insecure)", err=True)
+    click.echo(f"loading models; then serving on http://{host}:{port}/ (docs at /docs"
+               f"{'; API keys on' if keys else ''})", err=True)
+    limits = Limits(max_texts=max_texts, max_chars=max_chars, payload_bytes=payload_limit, max_queue=max_queue,
+                    timeout_s=request_timeout, read_timeout_s=read_timeout)
+    run_server(host=host, port=port, insecure=insecure, allowed_hosts=allowed_host, keys=keys, model=model,
+               index=index_dir, sentiment_model=sentiment_model, load_sentiment=not no_sentiment,
+               batching=not no_batching, window_ms=batch_window_ms, max_batch=max_batch, limits=limits,
+               backend=backend, precision=precision, threads=threads, domain=domain, label=label_file,
+               label_out=label_out, encoder=encoder)

@@ -1,4 +1,5 @@
-"""`simpair serve` on tiny models: endpoints, limits (413/422), micro-batching, loopback default."""
+"""`simpair serve` on tiny models, in process: endpoints, bounds (422 naming the field), the error shape,
+micro-batching, loopback default."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from simpair.search import RERANK_WEIGHT  # noqa: E402
-from simpair.serve import DEFAULT_MAX_BATCH, OPENVINO_MATCH_BATCH, Limits, batch_sizes, create_app  # noqa: E402
+from simpair.server import DEFAULT_MAX_BATCH, OPENVINO_MATCH_BATCH, Limits, batch_sizes, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,13 @@ def test_health_info_docs_and_page(client: TestClient, models: dict[str, str]) -
     info = client.get("/info").json()
     assert info["match"]["model"] == models["model"] and info["search"]["size"] == 335
     assert info["sentiment"]["labels"] == ["negative", "positive"] and info["limits"]["max_texts"] == 8
-    assert info["batching"]["max_batch"] == dict.fromkeys(("match", "search", "sentiment"), DEFAULT_MAX_BATCH)
+    assert info["batching"]["max_batch"] == dict.fromkeys(("match", "search", "sentiment", "embed"), DEFAULT_MAX_BATCH)
     assert info["search"]["rerank_weight"] == RERANK_WEIGHT  # re-ranked hits: cosine + this x probability
     assert client.get("/docs").status_code == 200
-    assert set(client.get("/openapi.json").json()["paths"]) == {"/healthz", "/info", "/match", "/search", "/sentiment",
-                                                                "/label", "/label/undo"}
+    assert set(client.get("/openapi.json").json()["paths"]) == {
+        "/healthz", "/info", "/metrics", "/match", "/search", "/sentiment", "/label", "/label/undo", "/rerank",
+        "/v1/embeddings", "/embed", "/v1/models"}
+    assert client.get("/health").json() == {"status": "ok"}
     assert info["label"] is None
     off = client.get("/label")
     assert off.status_code == 404 and "--label FILE" in off.json()["detail"]
@@ -75,20 +78,39 @@ def test_sentiment_one_and_batch(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("path", "body", "status", "words"), [
-    ("/match", {"pairs": [["a", "b"]] * 9}, 413, "at most 8"),
-    ("/match", {"text_a": "x" * 201, "text_b": "y"}, 413, "at most 200"),
+    ("/match", {"pairs": [["a", "b"]] * 9}, 422, "pairs: 9 items; at most 8"),
+    ("/match", {"text_a": "x" * 201, "text_b": "y"}, 422, "text_a: 201 characters; at most 200"),
+    ("/match", '{"pairs": [["a", "b"], ["c", "\\ud800"]]}', 422, "pairs[1].text_b: not valid Unicode"),
     ("/match", {"text_a": "only one"}, 422, "text_a and text_b"),
     ("/match", {"text_a": " ", "text_b": "y"}, 422, "empty text"),
-    ("/sentiment", {"texts": ["x"] * 9}, 413, "at most 8"),
+    ("/sentiment", {"texts": ["x"] * 9}, 422, "texts: 9 items; at most 8"),
+    ("/sentiment", '{"text": "ok \\udfff"}', 422, "text: not valid Unicode"),
     ("/sentiment", {"texts": []}, 422, "empty list"),
     ("/sentiment", {}, 422, "text or texts"),
     ("/search", {"query": "q", "k": 21}, 422, "at most 20"),
     ("/search", {"query": "q", "k": 0}, 422, "greater than or equal"),
     ("/search", {"k": 3}, 422, "query"),
 ])
-def test_limits_and_malformed_requests(client: TestClient, path: str, body: dict, status: int, words: str) -> None:
-    res = client.post(path, json=body)
+def test_limits_and_malformed_requests(client: TestClient, path: str, body: dict | str, status: int,
+                                      words: str) -> None:
+    # a str body goes as it is: JSON escapes such as a lone surrogate, which a client library would not encode
+    res = (client.post(path, content=body, headers={"content-type": "application/json"}) if isinstance(body, str)
+           else client.post(path, json=body))
     assert res.status_code == status and words in str(res.json()["detail"])
+    assert res.json()["error_type"] == "Validation" and words.split(":")[0] in res.json()["error"]
+
+
+def test_refusals_never_echo_the_input_and_non_finite_numbers_are_422(client: TestClient) -> None:
+    big = "x" * 200_000
+    res = client.post("/search", json={"query": "q", "k": big})
+    assert res.status_code == 422 and len(res.content) < 2000 and "k" in res.json()["error"]
+    res = client.post("/search", content=b'{"query": "q", "k": NaN}', headers={"content-type": "application/json"})
+    assert res.status_code == 422
+    res = client.post("/match", content=b'{"text_a": Infinity, "text_b": "b"}',
+                      headers={"content-type": "application/json"})
+    assert res.status_code == 422
+    res = client.post("/match", content=b"\xff\xfe not json", headers={"content-type": "application/json"})
+    assert res.status_code == 400 and res.json()["error_type"] == "BadRequest"
 
 
 def test_missing_endpoints_say_how_to_enable_them(models: dict[str, str]) -> None:
@@ -126,11 +148,10 @@ def test_batch_sizes_per_endpoint() -> None:
     from types import SimpleNamespace
 
     on = lambda backend: SimpleNamespace(matcher=SimpleNamespace(backend=backend))  # noqa: E731
-    assert batch_sizes(on("torch")) == {"match": DEFAULT_MAX_BATCH, "search": DEFAULT_MAX_BATCH,
-                                        "sentiment": DEFAULT_MAX_BATCH}
+    assert batch_sizes(on("torch")) == dict.fromkeys(("match", "search", "sentiment", "embed"), DEFAULT_MAX_BATCH)
     assert batch_sizes(on("openvino")) == {"match": OPENVINO_MATCH_BATCH, "search": DEFAULT_MAX_BATCH,
-                                           "sentiment": DEFAULT_MAX_BATCH}
-    assert batch_sizes(on("openvino"), 32) == dict.fromkeys(("match", "search", "sentiment"), 32)  # the user's
+                                           "sentiment": DEFAULT_MAX_BATCH, "embed": DEFAULT_MAX_BATCH}
+    assert batch_sizes(on("openvino"), 32) == dict.fromkeys(("match", "search", "sentiment", "embed"), 32)  # the user's
     assert batch_sizes(SimpleNamespace(matcher=None))["match"] == DEFAULT_MAX_BATCH
 
 
@@ -161,3 +182,19 @@ def test_cli_binds_to_loopback_by_default(models: dict[str, str], monkeypatch: p
     res = CliRunner().invoke(main, ["serve", "--model", models["model"], "--no-sentiment"])
     assert res.exit_code == 0, res.output
     assert seen == {"host": "127.0.0.1", "port": 8000}
+
+
+def test_cli_refuses_an_exposed_server_without_a_key(models: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from click.testing import CliRunner
+
+    from simpair.cli import main
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: seen.update(host=host))
+    monkeypatch.delenv("SIMPAIR_API_KEY", raising=False)
+    res = CliRunner().invoke(main, ["serve", "--model", models["model"], "--no-sentiment", "--host", "0.0.0.0"])
+    assert res.exit_code == 2 and "--insecure" in res.output and not seen
+    res = CliRunner().invoke(main, ["serve", "--model", models["model"], "--no-sentiment", "--host", "0.0.0.0",
+                                    "--api-key", "k"])
+    assert res.exit_code == 0 and seen == {"host": "0.0.0.0"}
