@@ -1,13 +1,18 @@
-"""Load on `simpair serve`: N concurrent clients on loopback against /match and /search, for a bounded
-time, with micro-batching on and off in the same run (one server process each).
+"""Load on `simpair serve`: 1, 8 and 50 concurrent clients on loopback against /match, /rerank and /search,
+for a bounded time each, then a burst past saturation; micro-batching off too when ``--seconds-off`` > 0
+(one server process each).
 
-Prints one JSON object: per (batching, endpoint) requests/s, p50/p99 latency, error count, and the
-on/off throughput ratio. Targets (issue 7): 0 errors with 50 clients for 60 s; batching on >= 2x off.
+Prints one JSON object: per (batching, endpoint, clients) requests/s, p50/p99 latency, errors and 429s; the
+on/off throughput ratio; and the burst: how many of ``--burst`` simultaneous /match requests were served,
+shed with 429 (Retry-After) or failed otherwise, and whether the next requests were served normally. Targets:
+0 errors below saturation (issue 7: 50 clients, batching on >= 2x off); past saturation, what TEI does with
+``--max-concurrent-requests``: shed with 429 at once, no other error, then serve normally (issue 39).
 
-    python benchmarks/serve_load.py --model runs/lcqmc-e5-small --save benchmarks/results/serve_load.json
+    python benchmarks/serve_load.py --model matcher --save benchmarks/results/serve_load.json
 
 Requests: one LCQMC-dev pair (or question) per request, cycling through the first 2,000 (../shared;
-our own data/ when it is absent). /search uses an e5-small index of the LCQMC-dev retrieval corpus
+our own data/ when it is absent); /rerank sends a question with 10 documents (its pair's other side and the
+next 9). /search uses an e5-small index of the LCQMC-dev retrieval corpus
 (15,917 questions), built under $SIMPAIR_HOME/bench/ on first use, without re-ranking.
 """
 from __future__ import annotations
@@ -61,22 +66,23 @@ async def _load(url: str, endpoint: str, bodies: list[dict], clients: int, secon
     import httpx
 
     latencies: list[float] = []
-    errors = 0
+    errors = shed = 0
     stop = time.perf_counter() + seconds
     counter = iter(range(1 << 62))
 
     async def client(c: httpx.AsyncClient) -> None:
-        nonlocal errors
+        nonlocal errors, shed
         while time.perf_counter() < stop:
             body = bodies[next(counter) % len(bodies)]
             t0 = time.perf_counter()
             try:
-                r = await c.post(url + endpoint, json=body)
-                ok = r.status_code == 200
+                code = (await c.post(url + endpoint, json=body)).status_code
             except httpx.HTTPError:
-                ok = False
-            if ok:
+                code = 0
+            if code == 200:
                 latencies.append(time.perf_counter() - t0)
+            elif code == 429:
+                shed += 1
             else:
                 errors += 1
 
@@ -87,9 +93,33 @@ async def _load(url: str, endpoint: str, bodies: list[dict], clients: int, secon
         wall = time.perf_counter() - t0
     lat = np.array(latencies) * 1000
     return {"endpoint": endpoint, "clients": clients, "seconds": round(wall, 1), "requests": len(latencies),
-            "errors": errors, "requests_per_second": round(len(latencies) / wall, 1),
+            "errors": errors, "shed_429": shed, "requests_per_second": round(len(latencies) / wall, 1),
             "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
             "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None}
+
+
+async def _burst(url: str, bodies: list[dict], n: int) -> dict:
+    """``n`` /match requests at once, then 20 one after another: served, shed (429), failed; recovered?"""
+    import httpx
+
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as c:
+        async def one(body: dict) -> tuple[int, str | None]:
+            try:
+                r = await c.post(url + "/match", json=body)
+                return r.status_code, r.headers.get("retry-after")
+            except httpx.HTTPError:
+                return 0, None
+
+        t0 = time.perf_counter()
+        got = await asyncio.gather(*(one(bodies[i % len(bodies)]) for i in range(n)))
+        wall = time.perf_counter() - t0
+        after = [await one(bodies[i]) for i in range(20)]
+    codes = [code for code, _ in got]
+    return {"requests": n, "served": codes.count(200), "shed_429": codes.count(429),
+            "shed_with_retry_after": sum(1 for code, ra in got if code == 429 and ra),
+            "other_errors": n - codes.count(200) - codes.count(429), "seconds": round(wall, 2),
+            "after_burst_served": sum(1 for code, _ in after if code == 200), "after_burst_requests": len(after)}
 
 
 def _serve(args: argparse.Namespace, index: str, batching: bool) -> tuple[subprocess.Popen, str]:
@@ -123,9 +153,11 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="The matcher to serve.")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60.0, help="Per endpoint with batching on.")
-    parser.add_argument("--seconds-off", type=float, default=30.0, help="Per endpoint with batching off.")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 50])
+    parser.add_argument("--seconds", type=float, default=20.0, help="Per endpoint and client count, batching on.")
+    parser.add_argument("--seconds-off", type=float, default=0.0,
+                        help="Per endpoint at the most clients with batching off (0: not run).")
+    parser.add_argument("--burst", type=int, default=500, help="Simultaneous /match requests past saturation.")
     parser.add_argument("--max-batch", type=int, default=None,
                         help="The server's --max-batch (default: its own, 64; /match on OpenVINO 8).")
     parser.add_argument("--window-ms", type=float, default=5.0)
@@ -136,27 +168,40 @@ def main() -> int:
     pairs = _pairs()
     index = _index()
     match_bodies = [{"text_a": a, "text_b": b} for a, b in pairs]
+    rerank_bodies = [{"query": a, "documents": [pairs[(i + j) % len(pairs)][1] for j in range(10)], "top_n": 3}
+                     for i, (a, _) in enumerate(pairs)]
     search_bodies = [{"query": a, "k": 10} for a, _ in pairs]
-    rows = []
-    for batching in (True, False):
+    endpoints = (("/match", match_bodies), ("/rerank", rerank_bodies), ("/search", search_bodies))
+    rows, burst = [], None
+    for batching in (True, False) if args.seconds_off > 0 else (True,):
         proc, url = _serve(args, index, batching)
         try:
-            secs = args.seconds if batching else args.seconds_off
-            for endpoint, bodies in (("/match", match_bodies), ("/search", search_bodies)):
+            for endpoint, bodies in endpoints:
                 asyncio.run(_load(url, endpoint, bodies[:50], 4, 3))  # warm-up
-                row = asyncio.run(_load(url, endpoint, bodies, args.clients, secs))
-                row["batching"] = batching
-                rows.append(row)
-                print(row, file=sys.stderr)
+                for clients in args.clients if batching else args.clients[-1:]:
+                    row = asyncio.run(_load(url, endpoint, bodies, clients,
+                                            args.seconds if batching else args.seconds_off))
+                    row["batching"] = batching
+                    rows.append(row)
+                    print(row, file=sys.stderr)
+            if batching and args.burst:
+                burst = asyncio.run(_burst(url, match_bodies, args.burst))
+                print(burst, file=sys.stderr)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    rps = {(r["batching"], r["endpoint"]): r["requests_per_second"] for r in rows}
+    top = max(args.clients)
+    rps = {(r["batching"], r["endpoint"]): r["requests_per_second"] for r in rows if r["clients"] == top}
+    speedup = ({e: round(rps[(True, e)] / max(rps[(False, e)], 1e-9), 2) for e, _ in endpoints}
+               if args.seconds_off > 0 else None)
     import torch
 
     emit({"benchmark": "serve_load", "model": args.model, "index": index, "clients": args.clients,
           "window_ms": args.window_ms, "max_batch": args.max_batch, "backend": args.backend, "rows": rows,
-          "batching_speedup": {e: round(rps[(True, e)] / max(rps[(False, e)], 1e-9), 2) for e in ("/match", "/search")},
+          "batching_speedup": speedup, "burst": burst,
+          "burst_target": "every request served or shed with 429 + Retry-After, none failing otherwise; then served",
+          "burst_met": None if burst is None else (burst["other_errors"] == 0 and burst["shed_429"] > 0
+                                                   and burst["after_burst_served"] == burst["after_burst_requests"]),
           "errors_total": sum(r["errors"] for r in rows), "threads": torch.get_num_threads(),
           "cpu_count": os.cpu_count()}, args.save)
     return 0
