@@ -99,6 +99,12 @@ def write(path: Path, text: str | bytes) -> Path:
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared data is not present")
 
 
+@pytest.fixture(scope="session")
+def served(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The tiny serving models (:func:`serve_models`), built once for every server test module (read only)."""
+    return serve_models(tiny_bert, tmp_path_factory.mktemp("serve"))
+
+
 def serve_models(tiny: Path, root: Path, steps: int = 3) -> dict[str, str]:
     """What `simpair serve` needs, on a tiny model: a matcher, a sentiment classifier and an index of
     data/corpus.tsv (keys are create_app's arguments)."""

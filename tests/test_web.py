@@ -2,6 +2,7 @@
 Skipped when Chromium, its driver or selenium is missing (.ci/run installs them)."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -24,24 +25,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+@contextlib.contextmanager
+def running(app):
+    """``app`` served by uvicorn in a thread on a free loopback port; yields its URL, stops it after."""
     import uvicorn
 
-    from simpair.server import create_app
-
-    app = create_app(**serve_models(tiny_bert, tmp_path_factory.mktemp("web"), steps=2), bf16="no")
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        for _ in range(100):
+            if srv.started:
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    from simpair.server import create_app
+
+    with running(create_app(**serve_models(tiny_bert, tmp_path_factory.mktemp("web"), steps=2), bf16="no")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +119,6 @@ def _until(check, timeout: float = 30.0) -> None:
 def test_labelling_panel_writes_the_same_files_as_the_terminal(tiny_bert: Path, tmp_path: Path, browser) -> None:
     """`serve --label FILE`: the panel shows each pair, answers by button and key, undoes, and the answers land
     in FILE.labelled.tsv exactly as `simpair label` writes them."""
-    import uvicorn
     from selenium.webdriver.common.by import By
 
     from simpair.readers import read_pairs
@@ -120,16 +128,8 @@ def test_labelling_panel_writes_the_same_files_as_the_terminal(tiny_bert: Path, 
     mined.write_text("text_a\ttext_b\tlabel\n怎么开证明\t证明怎么开\t\n明天会下雨吗\t昨天下雨了吗\t\n"
                      "信用卡怎么提额\t如何提高信用卡额度\t\n", encoding="utf-8")
     app = create_app(load_sentiment=False, label=str(mined), bf16="no", model=str(tiny_bert))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if srv.started:
-                break
-            time.sleep(0.1)
-        browser.get(f"http://127.0.0.1:{port}/")
+    with running(app) as url:
+        browser.get(url + "/")
         shown = lambda text: _until(lambda: browser.find_element(By.ID, "label-a").text == text)  # noqa: E731
         progress = lambda text: _until(lambda: text in browser.find_element(By.ID, "label-progress").text)  # noqa: E731
         shown("怎么开证明")
@@ -143,9 +143,6 @@ def test_labelling_panel_writes_the_same_files_as_the_terminal(tiny_bert: Path, 
         progress("skipped 1")
         browser.find_element(By.ID, "label-different").click()
         assert "all answered" in _wait_text(browser, "#label-done")
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
     pairs = read_pairs(tmp_path / "mined.labelled.tsv", warn=False).pairs
     assert [(p.text_a, p.label) for p in pairs] == [("怎么开证明", 1.0), ("信用卡怎么提额", 0.0)]
 
@@ -153,22 +150,13 @@ def test_labelling_panel_writes_the_same_files_as_the_terminal(tiny_bert: Path, 
 def test_page_asks_for_the_key_once_and_keeps_it_for_the_tab(tiny_bert: Path, browser) -> None:
     """With API keys on, the page shows a key box (every API call is 401 without it), and once the key is given
     it loads the models and matches, sending the key with every call."""
-    import uvicorn
     from selenium.webdriver.common.by import By
 
     from simpair.server import create_app
 
     app = create_app(model=str(tiny_bert), load_sentiment=False, bf16="no", keys=["page-key"])
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if srv.started:
-                break
-            time.sleep(0.1)
-        browser.get(f"http://127.0.0.1:{port}/")
+    with running(app) as url:
+        browser.get(url + "/")
         _until(lambda: "needs an API key" in browser.find_element(By.ID, "info").text)
         assert browser.find_element(By.ID, "key-section").is_displayed()
         browser.find_element(By.ID, "api-key").send_keys("wrong")
@@ -184,6 +172,3 @@ def test_page_asks_for_the_key_once_and_keeps_it_for_the_tab(tiny_bert: Path, br
         _until(lambda: "matcher" in browser.find_element(By.ID, "info").text)
         browser.find_element(By.ID, "match-go").click()
         assert _wait_text(browser, "#match-label") in ("same", "different")
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)

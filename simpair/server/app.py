@@ -132,7 +132,7 @@ def api_keys(keys: Sequence[str] = (), key_file: str | None = None) -> list[str]
     comments), each stripped, empty ones dropped."""
     from ..errors import InputError
 
-    found = [k for k in keys] + os.environ.get("SIMPAIR_API_KEY", "").split(",")
+    found = list(keys) + os.environ.get("SIMPAIR_API_KEY", "").split(",")
     if key_file:
         path = Path(key_file)
         if not path.is_file():

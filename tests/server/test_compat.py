@@ -2,11 +2,9 @@
 ``openai`` client), TEI's /embed, and /v1/models."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import serve_models
 from fastapi.testclient import TestClient
 
 from simpair.server import create_app
@@ -15,27 +13,22 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def models(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return serve_models(tiny_bert, tmp_path_factory.mktemp("compat"))
+def client(served: dict[str, str]) -> TestClient:
+    return TestClient(create_app(**served, bf16="no", load_sentiment=False))
 
 
-@pytest.fixture(scope="module")
-def client(models: dict[str, str]) -> TestClient:
-    return TestClient(create_app(**models, bf16="no", load_sentiment=False))
-
-
-def test_rerank_in_the_cohere_shape_agrees_with_the_matcher(client: TestClient, models: dict[str, str]) -> None:
+def test_rerank_in_the_cohere_shape_agrees_with_the_matcher(client: TestClient, served: dict[str, str]) -> None:
     from simpair.cross_encoder import CrossEncoder
 
     query, docs = "怎么开初婚未育证明", ["初婚未育证明怎么开", "今天天气怎么样", "信用卡怎么提额"]
-    expected = CrossEncoder(models["model"], bf16="no").predict([(query, d) for d in docs])
+    expected = CrossEncoder(served["model"], bf16="no").predict([(query, d) for d in docs])
     for path in ("/rerank", "/v1/rerank"):
         r = client.post(path, json={"query": query, "documents": docs, "top_n": 2, "return_documents": True,
                                     "model": "anything"}).json()
         assert [x["index"] for x in r["results"]] == list(np.argsort(-expected)[:2])
         assert np.allclose([x["relevance_score"] for x in r["results"]], np.sort(expected)[::-1][:2], atol=1e-3)
         assert r["results"][0]["document"] == {"text": docs[r["results"][0]["index"]]}
-        assert r["model"] == models["model"] and r["usage"]["total_tokens"] > 0
+        assert r["model"] == served["model"] and r["usage"]["total_tokens"] > 0
     jina = client.post("/v1/rerank", json={"query": query, "documents": [{"text": d} for d in docs]}).json()
     assert len(jina["results"]) == 3 and "document" not in jina["results"][0]
 
@@ -51,12 +44,12 @@ def test_rerank_bounds(client: TestClient, body: dict, words: str) -> None:
     assert res.status_code == 422 and words in res.json()["error"]
 
 
-def test_openai_client_embeddings_equal_the_encoder(client: TestClient, models: dict[str, str]) -> None:
+def test_openai_client_embeddings_equal_the_encoder(client: TestClient, served: dict[str, str]) -> None:
     openai = pytest.importorskip("openai")
     from simpair.bi_encoder import BiEncoder
     from simpair.index import Index
 
-    encoder = Index.load(models["index"]).manifest["model"]
+    encoder = Index.load(served["index"]).manifest["model"]
     texts = ["怎么开初婚未育证明", "How do I reset my password?"]
     expected = BiEncoder(encoder, bf16="no").encode(texts)
     api = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client)
@@ -71,10 +64,10 @@ def test_openai_client_embeddings_equal_the_encoder(client: TestClient, models: 
     res = client.post("/v1/embeddings", json={"input": texts, "dimensions": 7})
     assert res.status_code == 422 and "dimensional" in res.json()["error"]
     ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
-    assert ids == [models["model"], encoder, models["sentiment_model"]]
+    assert ids == [served["model"], encoder, served["sentiment_model"]]
 
 
-def test_embeddings_need_an_encoder(models: dict[str, str]) -> None:
-    c = TestClient(create_app(model=models["model"], bf16="no", load_sentiment=False))
+def test_embeddings_need_an_encoder(served: dict[str, str]) -> None:
+    c = TestClient(create_app(model=served["model"], bf16="no", load_sentiment=False))
     res = c.post("/v1/embeddings", json={"input": "x"})
     assert res.status_code == 404 and "--encoder" in res.json()["error"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import serve_models
 from fastapi.testclient import TestClient
 
 from simpair.errors import InputError
@@ -15,13 +14,8 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def models(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return serve_models(tiny_bert, tmp_path_factory.mktemp("guard"))
-
-
-@pytest.fixture(scope="module")
-def client(models: dict[str, str]) -> TestClient:
-    app = create_app(**models, bf16="no", load_sentiment=False, keys=["k-one", "k-two"],
+def client(served: dict[str, str]) -> TestClient:
+    app = create_app(**served, bf16="no", load_sentiment=False, keys=["k-one", "k-two"],
                      allowed_hosts=["127.0.0.1", "localhost", "testserver"], limits=Limits(payload_bytes=4096))
     return TestClient(app)
 

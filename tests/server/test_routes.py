@@ -3,11 +3,9 @@ micro-batching, loopback default."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import serve_models
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -16,24 +14,19 @@ from simpair.search import RERANK_WEIGHT  # noqa: E402
 from simpair.server import DEFAULT_MAX_BATCH, OPENVINO_MATCH_BATCH, Limits, batch_sizes, create_app  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def models(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return serve_models(tiny_bert, tmp_path_factory.mktemp("serve"))
-
-
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def client(models: dict[str, str]) -> TestClient:
+def client(served: dict[str, str]) -> TestClient:
     # no "with": each request may run in a fresh event loop, which the batchers must survive
-    return TestClient(create_app(**models, bf16="no", limits=Limits(max_texts=8, max_chars=200, max_k=20)))
+    return TestClient(create_app(**served, bf16="no", limits=Limits(max_texts=8, max_chars=200, max_k=20)))
 
 
-def test_health_info_docs_and_page(client: TestClient, models: dict[str, str]) -> None:
+def test_health_info_docs_and_page(client: TestClient, served: dict[str, str]) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     info = client.get("/info").json()
-    assert info["match"]["model"] == models["model"] and info["search"]["size"] == 335
+    assert info["match"]["model"] == served["model"] and info["search"]["size"] == 335
     assert info["sentiment"]["labels"] == ["negative", "positive"] and info["limits"]["max_texts"] == 8
     assert info["batching"]["max_batch"] == dict.fromkeys(("match", "search", "sentiment", "embed"), DEFAULT_MAX_BATCH)
     assert info["search"]["rerank_weight"] == RERANK_WEIGHT  # re-ranked hits: cosine + this x probability
@@ -49,11 +42,11 @@ def test_health_info_docs_and_page(client: TestClient, models: dict[str, str]) -
     assert page.status_code == 200 and 'id="match-go"' in page.text
 
 
-def test_match_one_and_batch_agree_with_the_model(client: TestClient, models: dict[str, str]) -> None:
+def test_match_one_and_batch_agree_with_the_model(client: TestClient, served: dict[str, str]) -> None:
     from simpair.cross_encoder import CrossEncoder
 
     pairs = [["怎么开初婚未育证明", "初婚未育证明怎么开"], ["今天天气", "明天下雨吗"]]
-    expected = CrossEncoder(models["model"], bf16="no").predict([tuple(p) for p in pairs])
+    expected = CrossEncoder(served["model"], bf16="no").predict([tuple(p) for p in pairs])
     one = client.post("/match", json={"text_a": pairs[0][0], "text_b": pairs[0][1]}).json()
     assert one["probability"] == pytest.approx(float(expected[0]), abs=1e-3)
     assert one["same"] == (one["probability"] >= one["threshold"])
@@ -113,8 +106,8 @@ def test_refusals_never_echo_the_input_and_non_finite_numbers_are_422(client: Te
     assert res.status_code == 400 and res.json()["error_type"] == "BadRequest"
 
 
-def test_missing_endpoints_say_how_to_enable_them(models: dict[str, str]) -> None:
-    app = create_app(model=models["model"], load_sentiment=False)
+def test_missing_endpoints_say_how_to_enable_them(served: dict[str, str]) -> None:
+    app = create_app(model=served["model"], load_sentiment=False)
     with TestClient(app) as c:
         res = c.post("/search", json={"query": "q"})
         assert res.status_code == 404 and "--index" in res.json()["detail"]
@@ -122,14 +115,14 @@ def test_missing_endpoints_say_how_to_enable_them(models: dict[str, str]) -> Non
 
 
 @pytest.mark.parametrize("batching", [True, False])
-def test_concurrent_requests_are_batched(models: dict[str, str], batching: bool) -> None:
+def test_concurrent_requests_are_batched(served: dict[str, str], batching: bool) -> None:
     import httpx
 
     from simpair.cross_encoder import CrossEncoder
 
-    app = create_app(model=models["model"], load_sentiment=False, batching=batching, window_ms=50, bf16="no")
+    app = create_app(model=served["model"], load_sentiment=False, batching=batching, window_ms=50, bf16="no")
     pairs = [(f"问题{i}怎么办", f"请问问题{i}") for i in range(16)]
-    expected = CrossEncoder(models["model"], bf16="no").predict(pairs)
+    expected = CrossEncoder(served["model"], bf16="no").predict(pairs)
 
     async def run() -> list[float]:
         transport = httpx.ASGITransport(app=app)
@@ -155,10 +148,10 @@ def test_batch_sizes_per_endpoint() -> None:
     assert batch_sizes(SimpleNamespace(matcher=None))["match"] == DEFAULT_MAX_BATCH
 
 
-def test_max_batch_bounds_each_model_call(models: dict[str, str]) -> None:
+def test_max_batch_bounds_each_model_call(served: dict[str, str]) -> None:
     import httpx
 
-    app = create_app(model=models["model"], load_sentiment=False, window_ms=50, bf16="no", max_batch=4)
+    app = create_app(model=served["model"], load_sentiment=False, window_ms=50, bf16="no", max_batch=4)
     pairs = [(f"问题{i}怎么办", f"请问问题{i}") for i in range(12)]
 
     async def run() -> None:
@@ -171,7 +164,7 @@ def test_max_batch_bounds_each_model_call(models: dict[str, str]) -> None:
     assert batcher.max_batch == 4 and batcher.items == 12 and batcher.batches >= 3
 
 
-def test_cli_binds_to_loopback_by_default(models: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_binds_to_loopback_by_default(served: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
     from click.testing import CliRunner
 
@@ -179,12 +172,12 @@ def test_cli_binds_to_loopback_by_default(models: dict[str, str], monkeypatch: p
 
     seen: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: seen.update(host=host, port=port))
-    res = CliRunner().invoke(main, ["serve", "--model", models["model"], "--no-sentiment"])
+    res = CliRunner().invoke(main, ["serve", "--model", served["model"], "--no-sentiment"])
     assert res.exit_code == 0, res.output
     assert seen == {"host": "127.0.0.1", "port": 8000}
 
 
-def test_cli_refuses_an_exposed_server_without_a_key(models: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_refuses_an_exposed_server_without_a_key(served: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
     from click.testing import CliRunner
 
@@ -193,8 +186,8 @@ def test_cli_refuses_an_exposed_server_without_a_key(models: dict[str, str], mon
     seen: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: seen.update(host=host))
     monkeypatch.delenv("SIMPAIR_API_KEY", raising=False)
-    res = CliRunner().invoke(main, ["serve", "--model", models["model"], "--no-sentiment", "--host", "0.0.0.0"])
+    res = CliRunner().invoke(main, ["serve", "--model", served["model"], "--no-sentiment", "--host", "0.0.0.0"])
     assert res.exit_code == 2 and "--insecure" in res.output and not seen
-    res = CliRunner().invoke(main, ["serve", "--model", models["model"], "--no-sentiment", "--host", "0.0.0.0",
+    res = CliRunner().invoke(main, ["serve", "--model", served["model"], "--no-sentiment", "--host", "0.0.0.0",
                                     "--api-key", "k"])
     assert res.exit_code == 0 and seen == {"host": "0.0.0.0"}
