@@ -22,7 +22,7 @@ from .cross_encoder import CrossEncoder
 from .errors import ConfigError, InputError
 from .metrics import best_threshold
 from .models.load import read_meta, thresholds_file
-from .utils import atomic_write_text, file_sha256
+from .utils import atomic_write_text, file_sha256, read_json
 
 SAMPLE_SIZES = (25, 50, 100, 200, 500, 1000, 2000)
 
@@ -85,7 +85,7 @@ def calibrate(model: str, data: str, name: str | None = None, metric: str = "acc
 def store_threshold(model_path: str | Path, name: str | None, entry: dict[str, Any]) -> Path:
     """Write ``entry`` into the model's thresholds (simpair.json, or the cache file of a bundled model)."""
     target = thresholds_file(model_path)
-    meta = json.loads(target.read_text(encoding="utf-8")) if target.is_file() else {}
+    meta = read_json(target, "calibrated thresholds") if target.is_file() else {}
     if name is None:
         meta.setdefault("threshold_before_calibration", read_meta(model_path).get("threshold"))
         meta["threshold"] = entry["threshold"]

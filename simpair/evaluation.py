@@ -23,6 +23,7 @@ from .metrics import (classification_metrics, correlations, multiclass_metrics, 
 from .models import read_meta, resolve
 from .readers import Pair, read_queries, read_texts, score_pair_file
 from .search import RERANK_WEIGHT
+from .utils import read_json
 
 
 
@@ -35,7 +36,7 @@ def model_kind(model: str) -> str:
     if meta:
         return "classifier" if meta.get("task") == "classify" else str(meta.get("kind") or "cross-encoder")
     config = path / "config.json"
-    archs = json.loads(config.read_text(encoding="utf-8")).get("architectures") or [] if config.is_file() else []
+    archs = read_json(config, "a transformers config").get("architectures") or [] if config.is_file() else []
     if any(a.endswith("ForSequenceClassification") for a in archs):
         return "cross-encoder"
     return "bi-encoder" if (path / "modules.json").is_file() else "cross-encoder"

@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__
 from .errors import InputError, SimpairError
 from .readers import read_corpus
-from .utils import atomic_dir, dir_lock, file_sha256
+from .utils import atomic_dir, dir_lock, file_sha256, read_json
 
 FORMAT_VERSION = 1
 AUTO_FLAT_MAX = 20_000
@@ -168,7 +168,7 @@ class Index:
     def _is_current(self) -> bool:
         """Whether the index on disk is still the one this copy was loaded from."""
         on_disk = self.path / "manifest.json"
-        files = json.loads(on_disk.read_text(encoding="utf-8")).get("files") if on_disk.is_file() else None
+        files = read_json(on_disk, "an index manifest").get("files") if on_disk.is_file() else None
         return files == self.manifest.get("files")
 
     def _catch_up(self) -> None:
@@ -185,7 +185,7 @@ class Index:
         import faiss
 
         p = Path(path)
-        manifest = json.loads(manifest_path(p).read_text(encoding="utf-8"))
+        manifest = read_json(manifest_path(p), "an index manifest")
         for name, digest in manifest.get("files", {}).items():
             if not (p / name).is_file() or file_sha256(p / name) != digest:
                 raise SimpairError(f"{p}: {name} is missing or does not match its checksum; the index is damaged")

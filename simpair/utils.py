@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
 META_FILE = "simpair.json"  # what simpair adds to a model directory: threshold, task, dev metrics, config
 
@@ -133,6 +135,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_json(path: str | os.PathLike[str], what: str = "a JSON object") -> dict[str, Any]:
+    """A JSON object from a file simpair or the user wrote (a model's simpair.json, an index manifest): a
+    damaged or hand-edited file gets an :class:`InputError` naming the file, line and what was expected
+    (exit code 2), not a ``JSONDecodeError`` traceback."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(str(path), None, f"not UTF-8 text (byte {err.start}); expected {what}") from None
+    except json.JSONDecodeError as err:
+        raise InputError(str(path), err.lineno, f"not valid JSON ({err.msg}, column {err.colno}); "
+                                                f"expected {what}") from None
+    if not isinstance(value, dict):
+        raise InputError(str(path), 1, f"holds a JSON {type(value).__name__}; expected {what}")
+    return value
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

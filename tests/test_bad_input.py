@@ -172,3 +172,25 @@ def test_real_process_exit_code_and_stderr(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and f"{bad}:3" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == "" and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "a-list"])
+def test_damaged_model_and_index_files_exit_2_naming_the_file(damage: str, models: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    """A hand-edited or half-copied simpair.json / index manifest.json: a clear error naming the file and
+    line, exit 2, no JSONDecodeError traceback (issue 39's probe)."""
+    import shutil
+
+    text = {"garbage": "not json at all", "truncated": '{"threshold": 0.5,\n  "kind": ', "a-list": "[1, 2]"}[damage]
+    model, index = tmp_path / "model", tmp_path / "idx"
+    shutil.copytree(models["pair"], model)
+    shutil.copytree(models["idx"], index)
+    (model / "simpair.json").write_text(text, encoding="utf-8")
+    (index / "manifest.json").write_text(text, encoding="utf-8")
+    line = 2 if damage == "truncated" else 1
+    for args, name in ((["match", "--model", str(model), "a", "b"], model / "simpair.json"),
+                       (["search", str(index), "问题"], index / "manifest.json")):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2, f"{args}: exit {res.exit_code}\n{res.output}\n{res.exception!r}"
+        assert f"{name}:{line}" in res.output and "Traceback" not in res.output, res.output
+        assert ("JSON" in res.output) and "expected" in res.output, res.output

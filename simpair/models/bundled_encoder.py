@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..utils import atomic_dir, dir_lock, file_sha256
+from ..utils import atomic_dir, dir_lock, file_sha256, read_json
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 STAMP = "bundle.json"
@@ -44,8 +44,8 @@ def is_encoder_delta(path: Path) -> bool:
 def delta_base(path: Path) -> str:
     """The base model a bi-encoder delta was cut over, as simpair names it (``e5-small``)."""
     meta = path / "simpair.json"
-    base = json.loads(meta.read_text(encoding="utf-8")).get("base_model") if meta.is_file() else None
-    return base or json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+    base = read_json(meta, "a simpair model description").get("base_model") if meta.is_file() else None
+    return base or read_json(path / "adapter_config.json", "a PEFT adapter config")["base_model_name_or_path"]
 
 
 def cache_name(path: Path) -> str:

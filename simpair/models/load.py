@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ModelNotFoundError, SimpairError
-from ..utils import simpair_home
+from ..utils import read_json, simpair_home
 from .resolve import META_FILE, resolve
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -93,10 +92,10 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
     """The ``simpair.json`` of a trained model, or {} for a plain transformers directory; for a bundled model,
     with the thresholds calibrated on this machine laid over it."""
     path = Path(model_dir) / META_FILE
-    meta = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    meta = read_json(path, "a simpair model description") if path.is_file() else {}
     overlay = thresholds_file(model_dir)
     if overlay != path.resolve() and overlay.is_file():
-        meta.update(json.loads(overlay.read_text(encoding="utf-8")))
+        meta.update(read_json(overlay, "calibrated thresholds"))
     return meta
 
 
@@ -107,7 +106,7 @@ def default_prefix(model_name: str, model_path: str | Path) -> str:
         return "query: "
     meta = Path(model_path, META_FILE)
     if meta.is_file():
-        return json.loads(meta.read_text(encoding="utf-8")).get("prefix", "")
+        return read_json(meta, "a simpair model description").get("prefix", "")
     return ""
 
 
@@ -154,7 +153,7 @@ def load_classifier(model: str | Path, merge: bool = True) -> tuple[Any, Any, di
         return net.eval(), tokenizer, meta, path
     from peft import PeftModel
 
-    adapter_cfg = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    adapter_cfg = read_json(path / ADAPTER_CONFIG, "a PEFT adapter config")
     base_name = meta.get("base_model") or adapter_cfg.get("base_model_name_or_path")
     if not base_name:
         raise ModelNotFoundError(f"{path}: adapter names no base model (simpair.json 'base_model')")

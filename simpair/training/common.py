@@ -13,7 +13,7 @@ from ..backend.runtime import use_bf16
 from ..config import TrainConfig
 from ..errors import ConfigError, InputError
 from ..readers import Columns, PairData, pair_stats, read_pairs
-from ..utils import check_out_dir, file_sha256
+from ..utils import check_out_dir, file_sha256, read_json
 
 
 def check_run(cfg: TrainConfig, progress: bool) -> None:
@@ -177,7 +177,7 @@ def last_checkpoint(ckpt: Path) -> str | None:
 def record_base(adapter_dir: Path, base: str) -> None:
     """Name the base in adapter_config.json as simpair resolves it (e5-small), not a cache path."""
     path = adapter_dir / "adapter_config.json"
-    cfg = json.loads(path.read_text(encoding="utf-8"))
+    cfg = read_json(path, "a PEFT adapter config")
     cfg["base_model_name_or_path"] = base
     path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
 

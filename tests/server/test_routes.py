@@ -191,3 +191,15 @@ def test_cli_refuses_an_exposed_server_without_a_key(served: dict[str, str], mon
     res = CliRunner().invoke(main, ["serve", "--model", served["model"], "--no-sentiment", "--host", "0.0.0.0",
                                     "--api-key", "k"])
     assert res.exit_code == 0 and seen == {"host": "0.0.0.0"}
+
+
+@pytest.mark.parametrize("route", ["/match", "/rerank", "/v1/embeddings"])
+def test_deeply_nested_json_is_refused_not_a_500(client: TestClient, route: str) -> None:
+    """A nesting bomb (lists and objects thousands deep, well under the body limit) is a 400 or 422 in the
+    one error shape, never an internal error."""
+    for depth in (900, 5000, 50_000):
+        for bomb in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+            r = client.post(route, content='{"query": "q", "pairs": %s, "documents": %s, "input": %s}' % ((bomb,) * 3),
+                            headers={"content-type": "application/json"})
+            assert r.status_code in (400, 422), (depth, r.status_code, r.text[:200])
+            assert set(r.json()) == {"detail", "error", "error_type"}
