@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from simpair.cli import main
 from simpair.models import bundled_dir, list_models
+from conftest import DATA
+
 from simpair.backend.onnx import find_onnx
 
 BUNDLED = Path(__file__).resolve().parents[1] / "simpair" / "bundled" / "sentiment"
@@ -29,7 +31,7 @@ def test_bundled_adapter_is_small_and_documented() -> None:
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())
     assert size < 12 * 2**20, f"bundled adapter is {size / 2**20:.1f} MiB"
     meta = json.loads((BUNDLED / "simpair.json").read_text())
-    assert meta["base_model"] == "e5-small" and meta["labels"] == ["negative", "positive"] and meta["adapter"]
+    assert meta["base_model"] == "e5-small-zh-en" and meta["labels"] == ["negative", "positive"] and meta["adapter"]
     card = (BUNDLED / "README.md").read_text()
     for needed in ("ChnSentiCorp", "SST-2", "configs/recipes/sentiment-e5-lora.yaml", "dev"):
         assert needed in card
@@ -73,7 +75,7 @@ def test_matchers_are_small_documented_deltas(name: str, needles: tuple[str, ...
     size = sum(p.stat().st_size for p in path.iterdir())
     assert size < 24 * 2**20, f"bundled {name} is {size / 2**20:.1f} MiB"
     meta = json.loads((path / "simpair.json").read_text())
-    assert meta["base_model"] == "e5-small" and meta["adapter"] and meta["kind"] == "cross-encoder"
+    assert meta["base_model"] == "e5-small-zh-en" and meta["adapter"] and meta["kind"] == "cross-encoder"
     assert meta["delta"]["rank"] >= 1 and 0.05 < meta["threshold"] < 0.95
     card = (path / "README.md").read_text()
     for needed in needles + (f"{meta['threshold']:.4f}",):
@@ -154,3 +156,36 @@ def test_server_answers_match_with_the_bundled_matcher(e5_dir: Path, tmp_path: P
     with TestClient(create_app(load_sentiment=False)) as client:
         res = client.post("/match", json={"text_a": "信用卡怎么提额", "text_b": "如何提高信用卡额度"})
         assert res.status_code == 200 and res.json()["same"] is True, res.text
+
+
+@needs_matcher
+def test_bundled_models_run_on_the_pruned_vocabulary_with_the_full_ones_scores(e5_dir: Path, tmp_path: Path) -> None:
+    """The bundled models sit on e5-small-zh-en (issue 40): a third of e5-small's size on disk, and the matcher
+    scores every pair of our sample that the kept pieces cover exactly as over the full e5-small."""
+    import shutil
+
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from simpair import CrossEncoder, read_pairs
+    from simpair.models import resolve
+    from simpair.models.vocab import covered, load_kept
+    from simpair.utils import dir_size
+
+    pruned = Path(resolve("e5-small-zh-en"))
+    assert dir_size(pruned) < 0.4 * dir_size(e5_dir)
+    for name in ("matcher", "matcher-lcqmc", "sentiment", "encoder"):
+        meta = json.loads((bundled_dir(name) / "simpair.json").read_text(encoding="utf-8"))
+        assert meta["base_model"] == "e5-small-zh-en", name
+    full = tmp_path / "matcher-full"
+    shutil.copytree(bundled_dir("matcher"), full)
+    meta = json.loads((full / "simpair.json").read_text(encoding="utf-8"))
+    (full / "simpair.json").write_text(json.dumps({**meta, "base_model": "e5-small"}), encoding="utf-8")
+    data = read_pairs(DATA / "dev.tsv")
+    pairs = list(zip(data.texts_a, data.texts_b))[:60]
+    kept = load_kept(bundled_dir("matcher").parent / "e5-small-zh-en.json")
+    tok = Tokenizer.from_file(str(e5_dir / "tokenizer.json"))
+    ok = np.array(covered(tok, kept, [a for a, _ in pairs])) & np.array(covered(tok, kept, [b for _, b in pairs]))
+    assert ok.mean() > 0.9
+    scores = [np.asarray(CrossEncoder(m, backend="torch", precision="fp32").predict(pairs)) for m in ("matcher", str(full))]
+    assert np.abs(scores[0] - scores[1])[ok].max() < 1e-5

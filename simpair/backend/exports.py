@@ -17,14 +17,20 @@ from typing import Any
 import numpy as np
 
 from ..config import MAX_LENGTH_FALLBACK
-from ..utils import simpair_home
+from ..utils import read_json, simpair_home
 
 
 def weights_stamp(model_path: str | Path) -> str:
-    """Size and mtime of the weight files: an export older than its weights is not used."""
+    """Size and mtime of the weight files, and for an adapter the base it is laid over: an export older than
+    its weights, or made over another base (e5-small before the pruned e5-small-zh-en), is not used."""
     path = Path(model_path)
     files = sorted(p for p in path.glob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
-    return "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    stamp = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    if (path / "adapter_config.json").is_file():
+        meta = read_json(path / "simpair.json") if (path / "simpair.json").is_file() else {}
+        base = meta.get("base_model") or read_json(path / "adapter_config.json").get("base_model_name_or_path")
+        stamp += f"|base:{base}"
+    return stamp
 
 
 def export_dir(model_path: str | Path, folder: str) -> Path:

@@ -55,24 +55,25 @@ def cache_name(path: Path) -> str:
 
 def materialize(bundle: Path, base: Path, target: Path) -> Path:
     """``target``: the bundled delta ``bundle`` merged into ``base`` as a sentence-transformers directory,
-    made once (and again when the bundle changes)."""
+    made once (and again when the bundle or its base changes)."""
     sha = file_sha256(bundle / "adapter_model.safetensors")
-    if _stamp(target) == sha:
+    if _stamp(target) == (sha, str(base)):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with dir_lock(target):  # two first uses at once: one merges, the other then finds it
-        if _stamp(target) != sha:
+        if _stamp(target) != (sha, str(base)):
             if target.exists():
                 shutil.rmtree(target)
             _merge(bundle, base, target, sha)
     return target
 
 
-def _stamp(target: Path) -> str | None:
+def _stamp(target: Path) -> tuple[str, str] | None:
     path = target / STAMP
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8")).get("adapter_sha256")
+    stamp = read_json(path, "a bundle stamp")
+    return stamp.get("adapter_sha256"), stamp.get("base")
 
 
 def _merge(bundle: Path, base: Path, target: Path, sha: str) -> None:

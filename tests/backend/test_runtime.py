@@ -143,3 +143,14 @@ def test_cli_export_and_match_with_each_backend(exported: Path, tmp_path: Path) 
     assert res.exit_code == 2 and "--onnx --int8" in res.output  # int8 was not exported
     res = runner.invoke(main, ["export", str(model), "--int8"])
     assert res.exit_code == 2 and "--int8 goes with --onnx" in res.output
+
+
+def test_an_export_is_stale_once_its_adapter_is_laid_over_another_base(tmp_path: Path) -> None:
+    """An adapter's export was made over one base (e5-small); moved to the pruned base it must be redone."""
+    from simpair.backend.exports import weights_stamp
+
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"x")
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "e5-small"}))
+    first = weights_stamp(tmp_path)
+    (tmp_path / "simpair.json").write_text(json.dumps({"base_model": "e5-small-zh-en"}))
+    assert weights_stamp(tmp_path) != first and "e5-small-zh-en" in weights_stamp(tmp_path)
