@@ -59,7 +59,7 @@ def main() -> int:
 
     from simpair import CrossEncoder, read_pairs
     from simpair.models import resolve
-    from simpair.models.vocab import covered
+    from simpair.models.vocab import KEPT_FILE, covered, load_kept
     from simpair.utils import dir_size
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,10 +72,7 @@ def main() -> int:
         return 2
     full_base, pruned_base = Path(resolve("e5-small")), Path(resolve("e5-small-zh-en"))
     tok = Tokenizer.from_file(str(full_base / "tokenizer.json"))
-    pruned_ids = json.loads((pruned_base / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
-    full_vocab = {p: i for i, (p, _) in enumerate(json.loads((full_base / "tokenizer.json").read_text(
-        encoding="utf-8"))["model"]["vocab"])}
-    kept = {full_vocab[p] for p, _ in pruned_ids}
+    kept = set(load_kept(KEPT_FILE))
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         full = CrossEncoder(str(full_vocab_copy(args.model, Path(tmp))), backend="torch", precision="fp32")
@@ -88,7 +85,7 @@ def main() -> int:
             rows[name] = compare(full, pruned, pairs, np.asarray(data.labels[:n]) == 1, cover, pruned.threshold)
             print(name, rows[name], flush=True)
     emit({"benchmark": "pruned_vocab", "model": args.model, "backend": "torch fp32",
-          "pieces": {"full": len(full_vocab), "pruned": len(kept)},
+          "pieces": {"full": tok.get_vocab_size(), "pruned": len(kept)},
           "base_bytes": {"full": dir_size(full_base), "pruned": dir_size(pruned_base)},
           "dev": rows,
           "target": "scores identical to 1e-5 on the dev files; model files and peak RSS at least halved"}, args.save)

@@ -34,7 +34,6 @@ DEV = ["lcqmc/dev.tsv", "bq/dev.tsv", "afqmc/dev.tsv", "pawsx/dev.tsv", "medical
        "medical/kuake-qqr-dev.tsv", "stsb-zh/dev.tsv", "stsb-en/sts-dev.csv", "sentiment/chnsenticorp/dev.tsv",
        "sentiment/sst2/dev.tsv"]
 PROMPTS = ["query: ", "passage: "]  # the e5 prefixes the bi-encoder adds
-OUT = ROOT / "simpair" / "bundled" / "e5-small-zh-en.json"
 
 
 def texts(rel: str) -> Iterator[str]:
@@ -65,6 +64,7 @@ def main() -> int:
     from tokenizers import Tokenizer
 
     from simpair.models.resolve import e5_small_dir
+    from simpair.models.vocab import KEPT_FILE as OUT
     from simpair.models.vocab import count_pieces, covered, han_and_digit_pieces, pieces_to_keep
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -169,7 +169,7 @@ def test_bundled_models_run_on_the_pruned_vocabulary_with_the_full_ones_scores(e
 
     from simpair import CrossEncoder, read_pairs
     from simpair.models import resolve
-    from simpair.models.vocab import covered, load_kept
+    from simpair.models.vocab import KEPT_FILE, covered, load_kept
     from simpair.utils import dir_size
 
     pruned = Path(resolve("e5-small-zh-en"))
@@ -183,7 +183,7 @@ def test_bundled_models_run_on_the_pruned_vocabulary_with_the_full_ones_scores(e
     (full / "simpair.json").write_text(json.dumps({**meta, "base_model": "e5-small"}), encoding="utf-8")
     data = read_pairs(DATA / "dev.tsv")
     pairs = list(zip(data.texts_a, data.texts_b))[:60]
-    kept = load_kept(bundled_dir("matcher").parent / "e5-small-zh-en.json")
+    kept = load_kept(KEPT_FILE)
     tok = Tokenizer.from_file(str(e5_dir / "tokenizer.json"))
     ok = np.array(covered(tok, kept, [a for a, _ in pairs])) & np.array(covered(tok, kept, [b for _, b in pairs]))
     assert ok.mean() > 0.9

@@ -81,15 +81,15 @@ def e5_small_dir(convert_if_missing: bool = True, check: bool = True) -> Path:
 def e5_small_zh_en_dir() -> Path:
     """e5-small with the pruned vocabulary of ``bundled/e5-small-zh-en.json``, made once (and again when
     that file changes) from the converted e5-small."""
-    from ..utils import dir_lock, file_sha256
+    from ..utils import dir_lock, file_sha256, read_json
+    from .vocab import KEPT_FILE as spec
     from .vocab import VOCAB_FILE, load_kept, prune_model
 
-    spec = Path(__file__).resolve().parent.parent / "bundled" / "e5-small-zh-en.json"
     target, sha = models_dir() / "e5-small-zh-en", file_sha256(spec)
 
     def current() -> bool:
         record = target / VOCAB_FILE
-        return record.is_file() and json.loads(record.read_text(encoding="utf-8")).get("rule_sha256") == sha
+        return record.is_file() and read_json(record, "a pruned-vocabulary record").get("rule_sha256") == sha
 
     if not current():
         target.parent.mkdir(parents=True, exist_ok=True)

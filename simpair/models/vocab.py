@@ -36,6 +36,8 @@ EMBEDDINGS = "embeddings.word_embeddings.weight"
 COPIED = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "modules.json",
           "sentence_bert_config.json", "config_sentence_transformers.json", "simpair-source.json", "1_Pooling", "2_Normalize")
 VOCAB_FILE = "simpair-vocabulary.json"
+# the kept set of the bundled models' base, e5-small-zh-en (written by scripts/prune_vocab.py)
+KEPT_FILE = Path(__file__).resolve().parent.parent / "bundled" / "e5-small-zh-en.json"
 
 
 def count_pieces(tokenizer: Any, texts: Iterable[str], vocab_size: int, batch: int = 4096) -> np.ndarray:

@@ -92,8 +92,7 @@ def test_the_stored_set_round_trips_and_damage_is_caught(tmp_path: Path) -> None
 
 def test_the_bundled_set_fits_e5_small() -> None:
     """The shipped set: every special token, and the size its header states, of the 250,002 pieces."""
-    from simpair.models.resolve import bundled_dir
+    from simpair.models.vocab import KEPT_FILE
 
-    spec_file = bundled_dir("matcher").parent / "e5-small-zh-en.json"
-    kept = load_kept(spec_file)
+    kept = load_kept(KEPT_FILE)
     assert kept[:4] == [0, 1, 2, 3] and 250001 in kept and 40_000 < len(kept) < 60_000
