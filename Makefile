@@ -69,17 +69,18 @@ test-latest:
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/pip install -q $(TORCH_INDEX) "$(TORCH_SPEC)"
 	echo "$(TORCH_SPEC)" > $(LATEST_VENV)/torch-constraint.txt  # the eager upgrade must not swap in a CUDA torch
-	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch-constraint.txt -e ".[dev,openvino]"
+	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/torch-constraint.txt -e ".[dev,openvino,qdrant,ray]"
 	$(LATEST_VENV)/bin/pip freeze --all --exclude-editable > $(LATEST_VENV)/versions.txt
 	$(LATEST_VENV)/bin/python scripts/lock_drift.py $(LOCK) $(LATEST_VENV)/versions.txt
 	SIMPAIR_HOME=$(CURDIR)/$(LATEST_VENV)/simpair-home $(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-# Re-resolve the lock from pyproject.toml (+ the dev and openvino extras) with pip-tools, torch held at its CPU build
+# Re-resolve the lock from pyproject.toml (+ the dev, openvino, qdrant and ray extras) with pip-tools, torch held at its CPU build
 # (requirements/torch.in) and left out of the file. Then run `make test` before committing it.
 LOCK_VENV ?= .venv-lock
+LOCK_EXTRAS := --extra dev --extra openvino --extra qdrant --extra ray
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q pip-tools==7.6.2; }
-	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --extra dev --extra openvino --strip-extras --unsafe-package torch \
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade $(LOCK_EXTRAS) --strip-extras --unsafe-package torch \
 	  --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml requirements/torch.in
 
 # The readers' property tests with FUZZ_EXAMPLES fresh random examples each (the test run uses 60 fixed ones).

@@ -117,8 +117,30 @@ def pick(method: str, pool: list[Any], n: int, seed: int, selection: tuple[Any, 
     if method == "random":
         return random.Random(seed).sample(pool, n), None
     scores, groups, threshold = selection
-    chosen = select_pairs([(p.text_a, p.text_b) for p in pool], scores, threshold, n, groups=groups, seed=seed)
+    if method == "mined-cal":
+        return pick_calibrated(pool, n, seed, selection)
+    share = {"mined": 0.6, "mined-spread": 0.0}[method]  # mined-spread: no uncertainty part, the spread rules only
+    chosen = select_pairs([(p.text_a, p.text_b) for p in pool], scores, threshold, n, groups=groups, seed=seed,
+                          uncertain_share=share)
     return [pool[i] for i, _ in chosen], [why for _, why in chosen]
+
+
+def pick_calibrated(pool: list[Any], n: int, seed: int, selection: tuple[Any, Any, float]
+                    ) -> tuple[list[Any], list[str]]:
+    """Two rounds: the random check pairs are labelled first, the starting matcher's threshold is re-fitted on
+    them (Platt), and the rest is selected around that threshold instead of the stored one."""
+    from simpair.adaptation.select import select_pairs
+    from simpair.metrics import platt_threshold
+
+    scores, groups, _ = selection
+    checks = random.Random(seed).sample(range(len(pool)), round(0.2 * n))
+    threshold = platt_threshold(scores[checks], [int(pool[i].label) for i in checks])
+    taken = set(checks)
+    rest = [i for i in range(len(pool)) if i not in taken]
+    chosen = select_pairs([(pool[i].text_a, pool[i].text_b) for i in rest], scores[rest], threshold,
+                          n - len(checks), groups=groups[rest], seed=seed, check_share=0.0)
+    picked = [pool[i] for i in checks] + [pool[rest[j]] for j, _ in chosen]
+    return picked, ["check"] * len(checks) + [why for _, why in chosen]
 
 
 def adapt_point(init: str, labels: list[Any], seed: int, dev: list[Any], forget: list[Any], tmp: Path,
@@ -169,7 +191,8 @@ def run_domain(args: argparse.Namespace, init: str, name: str, done: dict[str, A
                 append(args.cache, {"key": key, "init": init, "domain": name, "n": len(train),
                                     "method": "specialist", **row})
             return
-        selection = pool_selection(init, name, pool, args.cache) if "mined" in args.methods else None
+        selection = (pool_selection(init, name, pool, args.cache)
+                     if any(m.startswith("mined") for m in args.methods) else None)
         for seed in args.seeds:
             for n in args.sizes:
                 for method in args.methods:
@@ -188,7 +211,7 @@ def main() -> None:
     ap.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
     ap.add_argument("--sizes", nargs="+", type=int, default=[100, 300, 1000])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument("--methods", nargs="+", default=["random", "mined"], choices=["random", "mined"])
+    ap.add_argument("--methods", nargs="+", default=["random", "mined"], choices=["random", "mined", "mined-cal", "mined-spread"])
     ap.add_argument("--specialist", action="store_true", help="Only the ceiling: adapt on the whole train file.")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "adaptation" / "points.jsonl")
     ap.add_argument("--learning-rate", type=float, default=None, help="adapt's learning rate (default: its own).")

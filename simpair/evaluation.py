@@ -48,6 +48,9 @@ def evaluate(model: str, data: str | Sequence[str], kind: str = "auto", **option
     if not isinstance(data, (str, Path)):
         return evaluate_files(model, list(data), kind=kind, **options)
     kind = model_kind(model) if kind == "auto" else kind
+    engine = _engine_for(kind, options)
+    if engine is not None:
+        return evaluate_file(engine.cross_encoder(model), data, **options)
     if kind == "classifier":
         keep = {k: options[k] for k in ("fmt", "batch_size", "report_dir", "progress") if k in options}
         return evaluate_texts(model, data, **keep)
@@ -55,6 +58,20 @@ def evaluate(model: str, data: str | Sequence[str], kind: str = "auto", **option
         options.pop("symmetric", None)  # cosine similarity is symmetric already
         return evaluate_bi_encoder(model, data, **options)
     return evaluate_file(model, data, **options)
+
+
+def _engine_for(kind: str, options: dict[str, Any]) -> Any:
+    """The ``engine`` option taken out of ``options`` (a :mod:`simpair.engines` engine, or None): it scores
+    cross-encoders only."""
+    from .errors import SimpairError
+
+    engine = options.pop("engine", None)
+    if engine is not None and kind != "cross-encoder":
+        raise SimpairError(f"--engine ray scores cross-encoders; this model is a {kind}: evaluate it without it")
+    if engine is not None:
+        for key in ("backend", "precision", "threads"):  # the engine's workers load the model with these
+            options.pop(key, None)
+    return engine
 
 
 MEAN_KEYS = ("accuracy", "best_accuracy", "f1", "roc_auc", "spearman", "pearson")
@@ -67,12 +84,15 @@ def evaluate_files(model: str, files: Sequence[str], kind: str = "auto", **optio
     if not files:
         raise ValueError("evaluate: no data files")
     kind = model_kind(model) if kind == "auto" else kind
+    engine = _engine_for(kind, options)
     run = {k: options.pop(k) for k in ("backend", "precision", "threads") if k in options}
     report_dir = options.pop("report_dir", None)
-    if kind == "classifier":
+    if engine is not None:
+        loaded: Any = engine.cross_encoder(model)
+    elif kind == "classifier":
         from .sentiment import Sentiment
 
-        loaded: Any = Sentiment(model)
+        loaded = Sentiment(model)
     else:
         loaded = (BiEncoder if kind == "bi-encoder" else CrossEncoder)(model, **run)
     results = []
@@ -108,13 +128,14 @@ def _report(result: dict[str, Any], report_dir: str | None, scores: np.ndarray, 
         result["report"] = [str(Path(f)) for f in files]
 
 
-def evaluate_file(model: str | CrossEncoder, data: str, fmt: str = "auto", task: str = "auto",
+def evaluate_file(model: Any, data: str, fmt: str = "auto", task: str = "auto",
                   threshold: float | None = None, symmetric: bool = False, batch_size: int = 64,
                   report_dir: str | None = None, backend: str = "auto", precision: str = "auto",
                   threads: int | None = None, progress: bool = False) -> dict[str, Any]:
-    """A cross-encoder: metrics at the stored (or given) threshold and at the best threshold on this data."""
-    ce = model if isinstance(model, CrossEncoder) else CrossEncoder(model, backend=backend, precision=precision,
-                                                                      threads=threads)
+    """A cross-encoder (a name, a loaded :class:`CrossEncoder`, or an engine's stand-in for one): metrics at the
+    stored (or given) threshold and at the best threshold on this data."""
+    ce = model if not isinstance(model, (str, Path)) else CrossEncoder(str(model), backend=backend,
+                                                                       precision=precision, threads=threads)
     # a regression model reads any numeric label as a score; a 0/1 model lets the file say what it holds, so a
     # score file (a ``score`` column, STS format) is scored by rank correlation instead of refused row by row
     task = "regression" if task == "auto" and ce.trained and ce.task == "regression" else task

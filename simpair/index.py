@@ -15,6 +15,7 @@ import json
 import math
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ AUTO_HNSW_MAX = 2_000_000
 TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
 ON_DUPLICATE = ("error", "skip")  # an id already in the index: reject the file, or skip that entry
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
+Hit = tuple[str, str, float]  # (id, text, score) of one stored entry found for a query
+Encode = Callable[[list[str]], np.ndarray]  # texts -> their L2-normalised vectors, in order
 
 
 def choose_type(n: int) -> str:
@@ -91,6 +94,7 @@ class Index:
         self.texts = texts
         self.manifest = manifest
         self.row_of = {i: r for r, i in enumerate(ids)}
+        self._by_text: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -103,13 +107,15 @@ class Index:
 
     @classmethod
     def build(cls, corpus: str | Path, out: str | Path, encoder: Any, kind: str = "auto", batch_size: int = 64,
-              progress: bool = True, processes: int = 1) -> Index:
-        """Encode ``corpus`` with ``encoder`` (a BiEncoder; ``processes`` workers) and write a new index to ``out``."""
+              progress: bool = True, processes: int = 1, encode: Encode | None = None) -> Index:
+        """Encode ``corpus`` with ``encoder`` (a BiEncoder; ``processes`` workers, or ``encode``: another way to
+        run it, such as :mod:`simpair.engines.ray`) and write a new index to ``out``."""
         if kind not in TYPES:
             raise SimpairError(f"index type {kind!r}: expected one of {', '.join(TYPES)}")
         entries = read_corpus(corpus)
-        vectors = encoder.encode([e.text for e in entries], batch_size=batch_size, progress=progress,
-                                 processes=processes)
+        texts = [e.text for e in entries]
+        vectors = encode(texts) if encode is not None else encoder.encode(
+            texts, batch_size=batch_size, progress=progress, processes=processes)
         chosen = choose_type(len(entries)) if kind == "auto" else kind
         t0 = time.perf_counter()
         index, params = make_faiss(chosen, encoder.dim, vectors)
@@ -134,7 +140,7 @@ class Index:
         return cls.load(out, encoder=encoder)
 
     def add(self, corpus: str | Path, encoder: Any, on_duplicate: str = "error", batch_size: int = 64,
-            progress: bool = True) -> dict[str, int]:
+            progress: bool = True, encode: Encode | None = None) -> dict[str, int]:
         """Append the texts of ``corpus``; only the new texts are encoded.
 
         ``on_duplicate``: ``error`` (default) rejects ids already in the index, naming their lines;
@@ -154,11 +160,14 @@ class Index:
                                  f"({len(dup)} such ids); use --on-duplicate skip to add only new ids")
             new = [e for e in entries if e.id not in self.row_of]
             if new:
-                vectors = encoder.encode([e.text for e in new], batch_size=batch_size, progress=progress)
+                texts = [e.text for e in new]
+                vectors = encode(texts) if encode is not None else encoder.encode(texts, batch_size=batch_size,
+                                                                                  progress=progress)
                 self.faiss.add(vectors)
                 self.ids += [e.id for e in new]
                 self.texts += [e.text for e in new]
                 self.row_of.update({e.id: len(self.row_of) + k for k, e in enumerate(new)})
+                self._by_text = None
                 self.manifest["count"] = len(self.ids)
                 self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
                 with atomic_dir(self.path) as tmp:
@@ -175,7 +184,7 @@ class Index:
         """Reload what another writer wrote since this copy was loaded (under the writers' lock)."""
         fresh = Index.load(self.path)
         self.faiss, self.ids, self.texts, self.manifest = fresh.faiss, fresh.ids, fresh.texts, fresh.manifest
-        self.row_of = fresh.row_of
+        self.row_of, self._by_text = fresh.row_of, None
 
     # ------------------------------------------------------------------ loading
 
@@ -220,6 +229,46 @@ class Index:
         scores, rows = self.faiss.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, rows
 
+    def hits(self, queries: np.ndarray, k: int, exclude_ids: Sequence[set[str]] | None = None,
+             exclude_texts: Sequence[str] | None = None) -> list[list[Hit]]:
+        """The ``k`` nearest entries of each query row as (id, text, score), best first, never one whose id is in
+        ``exclude_ids[i]`` or whose text is ``exclude_texts[i]`` (a query's own entry). The interface every
+        store has (:mod:`simpair.stores`)."""
+        banned = [set(e) for e in exclude_ids] if exclude_ids is not None else [set() for _ in range(len(queries))]
+        if exclude_texts is not None:
+            by_text = self._rows_by_text()
+            for ban, text in zip(banned, exclude_texts):
+                ban.update(self.ids[r] for r in by_text.get(text, ()))
+        scores, rows = self.search_vectors(queries, k + max((len(b) for b in banned), default=0))
+        return [[(self.ids[r], self.texts[r], float(s)) for s, r in zip(srow, rrow)
+                 if r >= 0 and self.ids[r] not in ban][:k] for srow, rrow, ban in zip(scores, rows, banned)]
+
+    def _rows_by_text(self) -> dict[str, list[int]]:
+        if self._by_text is None:
+            self._by_text = {}
+            for r, t in enumerate(self.texts):
+                self._by_text.setdefault(t, []).append(r)
+        return self._by_text
+
+    def exact_hits(self, queries: np.ndarray, k: int, encoder: Any) -> list[list[str]]:
+        """The ids of the exact top ``k`` (inner product over the stored vectors), for ANN recall."""
+        import faiss
+
+        exact = faiss.IndexFlatIP(self.faiss.d)
+        exact.add(self.exact_vectors(encoder))
+        _, rows = exact.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self.ids)))
+        return [[self.ids[r] for r in row if r >= 0] for row in rows]
+
+    def exact_vectors(self, encoder: Any) -> np.ndarray:
+        """The stored vectors, exactly: reconstructed where FAISS keeps them, re-encoded for IVF-PQ."""
+        import faiss
+
+        if self.kind == "ivfpq":  # PQ codes only approximate the vectors
+            return encoder.encode(self.texts, batch_size=128)
+        if self.kind == "ivf":
+            faiss.extract_index_ivf(self.faiss).make_direct_map()
+        return self.faiss.reconstruct_n(0, self.faiss.ntotal)
+
 
 def _check_target(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
@@ -252,7 +301,7 @@ def _write(tmp: Path, index: Any, ids: list[str], texts: list[str], manifest: di
 
 
 def add_to_index(index_dir: str | Path, corpus: str | Path, on_duplicate: str = "error", batch_size: int = 64,
-                 progress: bool = True) -> dict[str, int]:
+                 progress: bool = True, engine: Any = None) -> dict[str, int]:
     """``simpair index add``: the corpus validated, then — holding the writers' lock — the index loaded as it
     is now and the new texts encoded with the model it was built with and added."""
     from .bi_encoder import BiEncoder
@@ -262,4 +311,6 @@ def add_to_index(index_dir: str | Path, corpus: str | Path, on_duplicate: str = 
     with dir_lock(index_dir):  # a second writer waits here, then adds to what the first wrote
         idx = Index.load(index_dir)
         encoder = BiEncoder(idx.manifest["model"], prefix=idx.manifest["prefix"])
-        return idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=progress)
+        encode = engine.encoder(idx.manifest["model"], idx.manifest["prefix"], batch_size) if engine else None
+        return idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=progress,
+                       encode=encode)

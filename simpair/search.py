@@ -23,6 +23,7 @@ from .bi_encoder import BiEncoder
 from .cross_encoder import CrossEncoder, decide
 from .index import Index
 from .readers import read_queries
+from .stores import open_index
 
 RERANK_WEIGHT = 0.05  # mid 0.02-0.1, where LCQMC and AFQMC retrieval gain, BQ holds (rerank_fusion_probe.py)
 
@@ -56,8 +57,8 @@ class Searcher:
         """``backend``/``precision``/``threads``/``bulk`` apply to both models (see :mod:`simpair.backend.runtime`);
         ``domain`` picks the re-ranker's threshold calibrated under that name; ``rerank_weight`` is the
         probability's weight in the re-ranked order (:func:`fused_scores`)."""
-        if not isinstance(index, Index):
-            index = Index.load(index)
+        if isinstance(index, (str, Path)):
+            index = open_index(index)
         self.index = index
         self.progress = False  # a progress bar on stderr while re-ranking (long evaluations)
         self.rerank_weight = check_rerank_weight(rerank_weight)
@@ -74,29 +75,19 @@ class Searcher:
 
     def search_batch(self, queries: Sequence[str], k: int = 10, candidates: int = 50,
                      exclude: Sequence[set[str]] | None = None, batch_size: int = 64,
-                     rerank: bool | None = None) -> list[list[dict[str, Any]]]:
-        """Top ``k`` hits for each query; ``exclude[i]`` holds ids never returned for query i.
-        ``rerank=False`` skips the re-ranker for this call (None: re-rank when there is one)."""
+                     rerank: bool | None = None, exclude_own: bool = False) -> list[list[dict[str, Any]]]:
+        """Top ``k`` hits for each query; ``exclude[i]`` holds ids never returned for query i, and
+        ``exclude_own`` leaves out the entries whose text is the query's own. ``rerank=False`` skips the
+        re-ranker for this call (None: re-rank when there is one)."""
         from .errors import SimpairError
 
         if rerank and self.reranker is None:
             raise SimpairError("search: re-ranking asked for, but no re-ranking model was given")
         reranker = self.reranker if rerank is not False else None
-        exclude = exclude or [set() for _ in queries]
-        pool = max(k, candidates if reranker else k) + max((len(e) for e in exclude), default=0)
         vectors = self.encoder.encode(list(queries), batch_size=batch_size)
-        scores, rows = self.index.search_vectors(vectors, pool)
-        results: list[list[dict[str, Any]]] = []
-        for qi, query in enumerate(queries):
-            hits = []
-            for score, row in zip(scores[qi], rows[qi]):
-                if row < 0:
-                    continue
-                doc_id = self.index.ids[row]
-                if doc_id in exclude[qi]:
-                    continue
-                hits.append({"id": doc_id, "text": self.index.texts[row], "score": float(score)})
-            results.append(hits[: (candidates if reranker else k)])
+        found = self.index.hits(vectors, candidates if reranker else k, exclude_ids=exclude,
+                                exclude_texts=list(queries) if exclude_own else None)
+        results = [[{"id": i, "text": t, "score": s} for i, t, s in hits] for hits in found]
         if reranker:
             pairs = [(q, h["text"]) for q, hits in zip(queries, results) for h in hits]
             probs = reranker.predict(pairs, batch_size=batch_size, progress=self.progress) if pairs else np.zeros(0)
@@ -143,12 +134,8 @@ def evaluate_retrieval(searcher: Searcher, queries_file: str | Path, k: int = 10
                        limit: int | None = None) -> dict[str, Any]:
     """Recall@1/5/10, MRR@10, nDCG@10; the query's own corpus entry (same text) never counts as a hit."""
     queries = read_queries(queries_file)[:limit]
-    by_text: dict[str, set[str]] = {}
-    for doc_id, text in zip(searcher.index.ids, searcher.index.texts):
-        by_text.setdefault(text, set()).add(doc_id)
-    exclude = [by_text.get(q, set()) for q, _, _ in queries]  # the query's own entry
     t0 = time.perf_counter()
-    hits = searcher.search_batch([q for q, _, _ in queries], k=max(k, 10), candidates=candidates, exclude=exclude)
+    hits = searcher.search_batch([q for q, _, _ in queries], k=max(k, 10), candidates=candidates, exclude_own=True)
     seconds = time.perf_counter() - t0
     ranked = [[h["id"] for h in hs] for hs in hits]
     metrics = retrieval_metrics(ranked, [rel for _, rel, _ in queries])
@@ -164,26 +151,9 @@ def _weight_for_json(weight: float) -> float | str:
     return "inf" if math.isinf(weight) else weight
 
 
-def exact_vectors(index: Index, encoder: BiEncoder) -> np.ndarray:
-    """The stored vectors, exactly: reconstructed where FAISS keeps them, re-encoded for IVF-PQ."""
-    import faiss
-
-    fi = index.faiss
-    if index.kind == "ivfpq":  # PQ codes only approximate the vectors
-        return encoder.encode(index.texts, batch_size=128)
-    if index.kind == "ivf":
-        faiss.extract_index_ivf(fi).make_direct_map()
-    return fi.reconstruct_n(0, fi.ntotal)
-
-
-def ann_recall_vs_exact(index: Index, encoder: BiEncoder, queries: Sequence[str], k: int = 10,
-                        vectors: np.ndarray | None = None) -> float:
-    """Mean overlap of the ANN top-k with the exact top-k, over ``queries``."""
-    import faiss
-
-    exact = faiss.IndexFlatIP(index.faiss.d)
-    exact.add(exact_vectors(index, encoder) if vectors is None else vectors)
+def ann_recall_vs_exact(index: Any, encoder: BiEncoder, queries: Sequence[str], k: int = 10) -> float:
+    """Mean overlap of the index's (approximate) top-k with the exact top-k, over ``queries``."""
     q = encoder.encode(list(queries), batch_size=128)
-    _, ann_rows = index.search_vectors(q, k)
-    _, exact_rows = exact.search(q, k)
-    return float(np.mean([len(set(a) & set(e)) / k for a, e in zip(ann_rows, exact_rows)]))
+    ann = [[i for i, _, _ in hits] for hits in index.hits(q, k)]
+    exact = index.exact_hits(q, k, encoder)
+    return float(np.mean([len(set(a) & set(e)) / k for a, e in zip(ann, exact)]))

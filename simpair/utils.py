@@ -124,12 +124,20 @@ def _relax_permissions(root: Path) -> None:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
+    with atomic_writer(path) as fh:
+        fh.write(text)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """A text file to write into bit by bit: it appears at ``path`` (by a rename) only when the block ends
+    without an error, and never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -186,3 +194,16 @@ def check_out_dir(out: str | Path) -> None:
     out_dir = Path(out)
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
         raise ConfigError(f"{out_dir}: exists and is not a simpair model; refusing to replace it (choose another --out)")
+
+
+def require_extra(module: str, extra: str, what: str) -> Any:
+    """``module`` imported, or a clear error naming the extra that installs it (``pip install 'simpair[extra]'``)."""
+    import importlib
+
+    from .errors import SimpairError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise SimpairError(f"{what} needs the {module} package, which is not installed: "
+                           f"pip install 'simpair[{extra}]'") from err

@@ -119,3 +119,13 @@ def serve_models(tiny: Path, root: Path, steps: int = 3) -> dict[str, str]:
                             label_names="negative,positive")), progress=False)
     Index.build(DATA / "corpus.tsv", root / "idx", BiEncoder(str(tiny), bf16=False), progress=False)
     return {"model": str(root / "match"), "index": str(root / "idx"), "sentiment_model": str(root / "clf")}
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> object:
+    """One local Ray (2 CPUs) for every test that needs it: started once, shut down at the end."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    yield ray
+    ray.shutdown()

@@ -86,6 +86,17 @@ def main(allow_pickle: bool, trust_remote_code: bool) -> None:
         os.environ["SIMPAIR_TRUST_REMOTE_CODE"] = "1"
 
 
+def engine_options(fn: Any) -> Any:
+    """--engine / --ray-address / --workers: where batch work runs (simpair.engines)."""
+    fn = click.option("--workers", type=click.IntRange(min=1), default=None,
+                      help="--engine ray: model replicas (default: one per --threads CPUs of the cluster).")(fn)
+    fn = click.option("--ray-address", default=None, help="--engine ray: the cluster to join ('auto', "
+                      "ray://HOST:10001); default: a local Ray on this machine.")(fn)
+    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="local: this process; ray: Ray workers, one model each, results in input order "
+                        "(pip install 'simpair[ray]').")(fn)
+
+
 def runtime_options(fn: Any) -> Any:
     """--backend / --precision / --threads: how inference runs (see simpair.runtime)."""
     fn = click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all).")(fn)

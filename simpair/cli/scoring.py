@@ -1,6 +1,7 @@
 """The commands that score pairs and texts: ``eval``, ``match``, ``calibrate``, ``sentiment``."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -11,7 +12,7 @@ import click
 from ..config import MODEL_KINDS
 from ..errors import SimpairError
 from ..readers.pairs import FORMATS, TASKS
-from .app import emit, main, print_table, runtime_options
+from .app import emit, engine_options, main, print_table, runtime_options
 
 
 @main.command(name="eval")
@@ -27,17 +28,21 @@ from .app import emit, main, print_table, runtime_options
               help="What MODEL is (auto: from its simpair.json; a sentence-transformers directory such as "
               "e5-small is a bi-encoder, scored by cosine similarity).")
 @runtime_options
+@engine_options
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(model: str, data: tuple[str, ...], fmt: str, task: str, threshold: float | None, symmetric: bool,
              batch_size: int, report_dir: str | None, kind: str, backend: str, precision: str,
-             threads: int | None, as_json: bool) -> None:
+             threads: int | None, engine: str, ray_address: str | None, workers: int | None, as_json: bool) -> None:
     """Metrics of MODEL on the labelled pairs (or, for a classifier, labelled texts) in DATA; several DATA
     files (dev sets of several domains) are scored one by one, with their mean."""
+    from ..engines import make_engine
     from ..evaluation import evaluate as run_eval
 
+    run = {"backend": backend, "precision": precision, "threads": threads}
+    on = {"engine": make_engine(engine, ray_address, workers, run)} if engine != "local" else {}
     result = run_eval(model, data[0] if len(data) == 1 else list(data), kind=kind, fmt=fmt, task=task,
                       threshold=threshold, symmetric=symmetric, batch_size=batch_size, report_dir=report_dir,
-                      backend=backend, precision=precision, threads=threads, progress=True)
+                      progress=True, **run, **on)
 
     def render(r: dict[str, Any]) -> None:
         for one in r.get("files", [r]):
@@ -73,23 +78,35 @@ def _render_eval(r: dict[str, Any]) -> None:
 @click.option("--batch-size", type=int, default=64)
 @click.option("--domain", default=None, help="Decide with the threshold calibrated under this name "
               "(simpair calibrate MODEL DEV --name NAME).")
+@click.option("--out", "out", default=None, help="--file: write the rows to this file (JSON lines with --json, "
+              "else TSV), atomically, instead of standard output.")
 @runtime_options
+@engine_options
 @click.option("--json", "as_json", is_flag=True)
 def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetric: bool, batch_size: int,
-          domain: str | None, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
+          domain: str | None, out: str | None, backend: str, precision: str, threads: int | None, engine: str,
+          ray_address: str | None, workers: int | None, as_json: bool) -> None:
     """Are two questions the same? 'simpair match "q1" "q2"', or --file pairs.tsv."""
     from ..cross_encoder import CrossEncoder, default_model
+    from ..engines import make_engine
 
     if file_ is None and len(texts) != 2:
         raise click.UsageError('give two texts: simpair match "question 1" "question 2" (or --file FILE)')
     if file_ is not None and texts:
         raise click.UsageError("give either two texts or --file, not both")
+    if file_ is None and (engine != "local" or out is not None):
+        raise click.UsageError("--engine and --out are for --file")
     name = model or default_model()
     if name is None:
         raise SimpairError("match: no model; train one (simpair train --config configs/quick.yaml), "
                            "pass --model DIR or set SIMPAIR_MODEL")
-    ce = CrossEncoder(name, backend=backend, precision=precision, threads=threads, bulk=file_ is not None,
-                      domain=domain)
+    run = {"backend": backend, "precision": precision, "threads": threads}
+    if engine != "local":
+        assert file_ is not None
+        ray = make_engine(engine, ray_address, workers, run)
+        _match_file(ray.cross_encoder(name, domain), file_, symmetric, batch_size, as_json, out)
+        return
+    ce = CrossEncoder(name, bulk=file_ is not None, domain=domain, **run)
     if not ce.trained:
         click.echo(f"warning: {name} has no simpair.json: its classification head may be untrained", err=True)
     if file_ is None:
@@ -104,20 +121,28 @@ def match(texts: tuple[str, ...], model: str | None, file_: str | None, symmetri
 
         emit(result, as_json, render)
         return
-    _match_file(ce, file_, symmetric, batch_size, as_json)
+    _match_file(ce, file_, symmetric, batch_size, as_json, out)
 
 
-def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: bool) -> None:
+def _match_file(ce: Any, path: str, symmetric: bool, batch_size: int, as_json: bool, out: str | None) -> None:
+    """Each scored row as it comes (a JSON line or a TSV line), to standard output or, atomically, to ``out``."""
+    from ..utils import atomic_writer
+
     t0 = time.perf_counter()
     n = 0
-    for row in ce.match_file(path, batch_size=batch_size, symmetric=symmetric):
-        if as_json:
-            click.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            label = ("same" if row["same"] else "different") if "same" in row else ""
-            score = row.get("probability", row.get("score"))
-            click.echo(f"{row['line']}\t{score:.4f}\t{label}\t{row['text_a']}\t{row['text_b']}")
-        n += 1
+    with atomic_writer(out) if out else contextlib.nullcontext(None) as fh:
+        for row in ce.match_file(path, batch_size=batch_size, symmetric=symmetric):
+            if as_json:
+                line = json.dumps(row, ensure_ascii=False)
+            else:
+                label = ("same" if row["same"] else "different") if "same" in row else ""
+                score = row.get("probability", row.get("score"))
+                line = f"{row['line']}\t{score:.4f}\t{label}\t{row['text_a']}\t{row['text_b']}"
+            if fh is None:
+                click.echo(line)
+            else:
+                fh.write(line + "\n")
+            n += 1
     seconds = time.perf_counter() - t0
     click.echo(f"scored {n} pairs with {ce.name} in {seconds:.2f}s ({n / max(seconds, 1e-9):.1f} pairs/s)", err=True)
 

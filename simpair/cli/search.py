@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from ..index import ON_DUPLICATE, TYPES
-from .app import emit, given, main, print_table, runtime_options
+from ..stores import QUANTIZATION
+from .app import emit, engine_options, given, main, print_table, runtime_options
 
 _rerank_weight_option = click.option(
     "--rerank-weight", type=float, default=None,
@@ -21,42 +22,71 @@ _rerank_weight_option = click.option(
 
 @main.group()
 def index() -> None:
-    """Build, grow and describe a FAISS index of a question corpus."""
+    """Build, grow and describe an index of a question corpus (FAISS, or a Qdrant collection)."""
 
 
 @index.command("build")
 @click.argument("corpus")
-@click.option("--out", required=True, help="Index directory to write.")
+@click.option("--out", default=None, help="Index directory to write (FAISS).")
+@click.option("--store", default=None, help="Or a Qdrant collection: qdrant+local://PATH[?collection=NAME] "
+              "(no server) or qdrant://HOST:PORT/COLLECTION (API key from $QDRANT_API_KEY); pip install "
+              "'simpair[qdrant]'.")
 @click.option("--model", default=None, help="Bi-encoder model (default: the bundled general 'encoder', else "
               "e5-small).")
 @click.option("--type", "kind", type=click.Choice(TYPES), default="auto",
-              show_default=True, help="auto: flat up to 20k texts, HNSW up to 2M, IVF-PQ beyond.")
+              show_default=True, help="FAISS: auto is flat up to 20k texts, HNSW up to 2M, IVF-PQ beyond.")
+@click.option("--hnsw-m", type=click.IntRange(min=2), default=None, help="Qdrant: HNSW edges per node.")
+@click.option("--ef-construct", type=click.IntRange(min=4), default=None, help="Qdrant: HNSW build breadth.")
+@click.option("--quantization", type=click.Choice(QUANTIZATION), default="none", show_default=True,
+              help="Qdrant: int8 scalar quantisation of the stored vectors (a server applies it; local mode "
+              "searches the float vectors).")
 @click.option("--prefix", default=None, help='Text prefix (default: "query: " for E5 models).')
 @click.option("--batch-size", type=int, default=64)
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Encode with this many worker processes (sentence-transformers' multi-process pool).")
+@engine_options
 @click.option("--json", "as_json", is_flag=True)
-def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None, batch_size: int, processes: int,
-                as_json: bool) -> None:
-    """Encode CORPUS (.txt, .tsv id<TAB>text, .jsonl) and write an index to --out."""
+def index_build(corpus: str, out: str | None, store: str | None, model: str, kind: str, hnsw_m: int | None,
+                ef_construct: int | None, quantization: str, prefix: str | None, batch_size: int, processes: int,
+                engine: str, ray_address: str | None, workers: int | None, as_json: bool) -> None:
+    """Encode CORPUS (.txt, .tsv id<TAB>text, .jsonl) and write an index to --out (or --store)."""
     from ..bi_encoder import BiEncoder
     from ..index import Index, choose_type, memory_estimate
     from ..models import default_encoder
     from ..readers import read_corpus
     from ..utils import human_size
 
+    if (out is None) == (store is None):
+        raise click.UsageError("give --out DIR (a FAISS index) or --store URL (a Qdrant collection)")
     n = len(read_corpus(corpus))  # validate first: nothing is encoded for a bad file
-    chosen = choose_type(n) if kind == "auto" else kind
     encoder = BiEncoder(model or default_encoder(), prefix=prefix)
-    click.echo(f"{n} texts, index type {chosen}, about {human_size(memory_estimate(n, encoder.dim, chosen))} "
-               "in memory", err=True)
+    encode = _engine(engine, ray_address, workers).encoder(encoder.name, encoder.prefix, batch_size) \
+        if engine != "local" else None
     t0 = time.perf_counter()
-    idx = Index.build(corpus, out, encoder, kind=kind, batch_size=batch_size, progress=not as_json,
-                      processes=processes)
-    info = idx.info()
+    if store is not None:
+        from ..stores.qdrant import QdrantIndex
+
+        click.echo(f"{n} texts into {store}", err=True)
+        built: Any = QdrantIndex.build(corpus, store, encoder, batch_size=batch_size, progress=not as_json,
+                                       hnsw_m=hnsw_m, ef_construct=ef_construct, quantization=quantization,
+                                       encode=encode)
+    else:
+        chosen = choose_type(n) if kind == "auto" else kind
+        click.echo(f"{n} texts, index type {chosen}, about {human_size(memory_estimate(n, encoder.dim, chosen))} "
+                   "in memory", err=True)
+        built = Index.build(corpus, out, encoder, kind=kind, batch_size=batch_size, progress=not as_json,
+                            processes=processes, encode=encode)
+    info = built.info()
     info["total_seconds"] = round(time.perf_counter() - t0, 2)
-    emit(info, as_json, lambda r: print_table(f"simpair index {out}", [(k, r[k]) for k in (
-        "count", "index_type", "model", "dim", "prefix", "size_bytes", "build_seconds", "total_seconds")]))
+    emit(info, as_json, lambda r: print_table(f"simpair index {out or store}", [(k, r.get(k)) for k in (
+        "count", "index_type", "model", "dim", "prefix", "size_bytes", "build_seconds", "total_seconds")
+        if k in r]))
+
+
+def _engine(engine: str, address: str | None, workers: int | None) -> Any:
+    from ..engines import make_engine
+
+    return make_engine(engine, address, workers)
 
 
 @index.command("add")
@@ -65,12 +95,16 @@ def index_build(corpus: str, out: str, model: str, kind: str, prefix: str | None
 @click.option("--on-duplicate", type=click.Choice(ON_DUPLICATE), default="error", show_default=True,
               help="An id already in the index: reject the file, or skip that entry.")
 @click.option("--batch-size", type=int, default=64)
+@engine_options
 @click.option("--json", "as_json", is_flag=True)
-def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, as_json: bool) -> None:
-    """Append the texts of CORPUS to INDEX_DIR; what is there is not re-encoded."""
-    from ..index import add_to_index
+def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, engine: str,
+              ray_address: str | None, workers: int | None, as_json: bool) -> None:
+    """Append the texts of CORPUS to INDEX_DIR (a directory or a store address); what is there is not
+    re-encoded."""
+    from ..stores import add_to_store
 
-    result = add_to_index(index_dir, corpus, on_duplicate=on_duplicate, batch_size=batch_size, progress=not as_json)
+    result = add_to_store(index_dir, corpus, on_duplicate=on_duplicate, batch_size=batch_size,
+                          progress=not as_json, engine=_engine(engine, ray_address, workers))
     emit(result, as_json, lambda r: click.echo(f"added {r['added']}, skipped {r['skipped']}, now {r['count']}"))
 
 
@@ -78,13 +112,13 @@ def index_add(index_dir: str, corpus: str, on_duplicate: str, batch_size: int, a
 @click.argument("index_dir")
 @click.option("--json", "as_json", is_flag=True)
 def index_info(index_dir: str, as_json: bool) -> None:
-    """Describe an index: model, type, size, count."""
-    from ..index import Index
+    """Describe an index (a directory or a store address): model, type, size, count."""
+    from ..stores import open_index
 
-    info = Index.load(index_dir).info()
+    info = open_index(index_dir).info()
     emit(info, as_json, lambda r: print_table(f"simpair index {index_dir}", [
         (k, r.get(k)) for k in ("count", "index_type", "params", "model", "fingerprint", "dim", "prefix",
-                                "size_bytes", "created", "updated")]))
+                                "size_bytes", "collection", "created", "updated") if k in r]))
 
 
 @main.command()

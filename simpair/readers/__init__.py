@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from .corpus import Entry, read_corpus, read_queries
 from .lines import ErrorList, decode_lines, detect_format, read_text_lines, text_problem
-from .pairs import (Columns, DataQualityWarning, Pair, PairData, add_swapped, count_pairs, iter_pairs, pair_stats,
-                    read_pairs, score_pair_file)
+from .pairs import (Chunk, Columns, DataQualityWarning, Pair, PairData, ReadOptions, add_swapped, count_pairs,
+                    iter_pairs, pair_stats, plan_chunks, read_chunk, read_pairs, score_pair_file)
 from .texts import TextData, read_texts
 
-__all__ = ["Columns", "DataQualityWarning", "Entry", "ErrorList", "Pair", "PairData", "TextData", "add_swapped",
+__all__ = ["Chunk", "ReadOptions", "plan_chunks", "read_chunk", "Columns", "DataQualityWarning", "Entry", "ErrorList", "Pair", "PairData", "TextData", "add_swapped",
            "count_pairs", "decode_lines", "detect_format", "iter_pairs", "pair_stats", "read_corpus", "read_pairs", "read_queries",
            "read_text_lines", "read_texts", "score_pair_file", "text_problem"]

@@ -192,22 +192,99 @@ def iter_pairs(path: str | Path, fmt: str = "auto", task: str = "auto", columns:
     p = Path(path)
     check_data_file(p)
     chunk_lines = chunk_lines or CHUNK_LINES
+    options = ReadOptions(fmt, task, columns, header, score_range, require_labels)
     with open(p, "rb") as fh:
         lines = [line for _, line in zip(range(chunk_lines), fh)]
-        first = _parse(p, decode_lines(p, b"".join(lines)), fmt, task, columns, header, score_range,
-                       require_labels, False)
+        first, settled = _settle(p, lines, options)
         yield first
-        top = _first_text_line(lines)
-        head = lines[top - 1] if first.fmt != "jsonl" and first.pairs[0].line > top else b""
         number = len(lines) + 1
-        fmt, task = first.fmt, first.task if first.task != "unlabelled" else task
         while lines := [line for _, line in zip(range(chunk_lines), fh)]:
-            decoded = decode_lines(p, (head.rstrip(b"\r\n") + b"\n" if head else b"") + b"".join(lines),
-                                   first=number - (1 if head else 0))
-            if decoded:
-                yield _parse(p, decoded, fmt, task, columns, bool(head), score_range, require_labels, False,
-                             empty_ok=True)
+            later = _parse_later(p, lines, number, settled)
+            if later is not None:
+                yield later
             number += len(lines)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a pair file is read: what :func:`iter_pairs` takes, and (once settled on the first chunk) what every
+    later chunk is parsed with: the format, the task and the header line (``head``)."""
+
+    fmt: str = "auto"
+    task: str = "auto"
+    columns: Columns | None = None
+    header: bool | None = None
+    score_range: tuple[float, float] = (0.0, 5.0)
+    require_labels: bool = True
+    head: bytes = b""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a pair file as a worker elsewhere reads it (:func:`read_chunk`, a file every worker can
+    open): where it starts, how many lines it has, and how to parse it."""
+
+    path: str
+    offset: int  # byte offset of its first line
+    line: int  # number of its first line
+    lines: int
+    first: bool  # the file's first chunk: parsed as the file's start (format and header detected)
+    options: ReadOptions
+
+
+def _settle(p: Path, lines: list[bytes], options: ReadOptions) -> tuple[PairData, ReadOptions]:
+    """The first chunk parsed, and the options every later chunk is parsed with."""
+    o = options
+    first = _parse(p, decode_lines(p, b"".join(lines)), o.fmt, o.task, o.columns, o.header, o.score_range,
+                   o.require_labels, False)
+    top = _first_text_line(lines)
+    head = lines[top - 1] if first.fmt != "jsonl" and first.pairs[0].line > top else b""
+    task = first.task if first.task != "unlabelled" else o.task
+    return first, ReadOptions(first.fmt, task, o.columns, bool(head), o.score_range, o.require_labels, head)
+
+
+def _parse_later(p: Path, lines: list[bytes], number: int, settled: ReadOptions) -> PairData | None:
+    """A later chunk (starting at line ``number``), parsed as the first one settled; None when it is blank."""
+    head = settled.head
+    decoded = decode_lines(p, (head.rstrip(b"\r\n") + b"\n" if head else b"") + b"".join(lines),
+                           first=number - (1 if head else 0))
+    if not decoded:
+        return None
+    return _parse(p, decoded, settled.fmt, settled.task, settled.columns, bool(head), settled.score_range,
+                  settled.require_labels, False, empty_ok=True)
+
+
+def plan_chunks(path: str | Path, chunk_lines: int | None = None, **options: Any) -> list[Chunk]:
+    """The chunks of a pair file, for workers that each read their own (:func:`read_chunk`): the file validated
+    whole first (as :func:`count_pairs`), then one pass over its bytes for where each chunk starts. ``options``
+    as for :func:`iter_pairs`."""
+    count_pairs(path, chunk_lines=chunk_lines, **options)
+    p = Path(path)
+    chunk_lines = chunk_lines or CHUNK_LINES
+    given = ReadOptions(**options)
+    chunks: list[Chunk] = []
+    offset, number = 0, 1
+    with open(p, "rb") as fh:
+        while lines := [line for _, line in zip(range(chunk_lines), fh)]:
+            if not chunks:
+                _, settled = _settle(p, lines, given)
+            chunks.append(Chunk(str(p), offset, number, len(lines), not chunks, given if not chunks else settled))
+            offset += sum(len(line) for line in lines)
+            number += len(lines)
+    return chunks
+
+
+def read_chunk(chunk: Chunk) -> PairData:
+    """The pairs of one chunk of :func:`plan_chunks` (an empty list for a blank one)."""
+    p = Path(chunk.path)
+    with open(p, "rb") as fh:
+        fh.seek(chunk.offset)
+        lines = [line for _, line in zip(range(chunk.lines), fh)]
+    if chunk.first:
+        return _settle(p, lines, chunk.options)[0]
+    later = _parse_later(p, lines, chunk.line, chunk.options)
+    o = chunk.options
+    return later if later is not None else PairData(str(p), [], o.task, o.fmt)
 
 
 def _first_text_line(lines: list[bytes]) -> int:
