@@ -124,7 +124,8 @@ def export(model: str, merge: bool, delta_rank: int | None, base: str, onnx: boo
 @click.option("--model", default=None,
               help="Matcher for /match and re-ranking (default: $SIMPAIR_MODEL, else simpair models --use, else the "
               "bundled matcher).")
-@click.option("--index", "index_dir", default=None, help="Index directory for /search.")
+@click.option("--index", "index_dir", default=None, help="Index for /search: a directory or a store address "
+              "(qdrant+local://PATH, qdrant://HOST:PORT/COLLECTION).")
 @click.option("--sentiment-model", default=None, help="Classifier for /sentiment (default: the bundled model).")
 @click.option("--no-sentiment", is_flag=True, help="Do not load a sentiment model.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0: every interface).")

@@ -93,6 +93,10 @@ class RayEngine:
                 "compute": ActorPoolStrategy(size=max(1, min(self.workers, blocks))),
                 "num_cpus": self.cpus_per_worker}
 
+    def _worker_run(self) -> dict[str, Any]:
+        """A worker's backend, precision and threads: as many threads as the CPUs Ray gives it."""
+        return {**self.run, "threads": self.cpus_per_worker}
+
     @staticmethod
     def _ordered() -> None:
         import ray.data
@@ -104,7 +108,8 @@ class RayEngine:
     def describe(self, model: str, domain: str | None = None) -> dict[str, Any]:
         import ray
 
-        return ray.get(ray.remote(_describe).options(num_cpus=self.cpus_per_worker).remote(model, domain, self.run))
+        return ray.get(ray.remote(_describe).options(num_cpus=self.cpus_per_worker).remote(model, domain,
+                                                                                  self._worker_run()))
 
     def score_chunks(self, model: str, chunks: list[Any], batch_size: int = 64, symmetric: bool = False,
                      domain: str | None = None) -> Iterator[dict[str, np.ndarray]]:
@@ -114,7 +119,7 @@ class RayEngine:
 
         self._ordered()
         ds = ray.data.from_items([{"chunk": c} for c in chunks], override_num_blocks=len(chunks))
-        kwargs = {"model": model, "run": self.run, "domain": domain, "batch_size": batch_size,
+        kwargs = {"model": model, "run": self._worker_run(), "domain": domain, "batch_size": batch_size,
                   "symmetric": symmetric}
         scored = ds.map_batches(**self._pool(_PairScorer, kwargs, 1, len(chunks)))
         yield from scored.iter_batches(batch_size=None, batch_format="numpy")
@@ -130,7 +135,7 @@ class RayEngine:
         self._ordered()
         blocks = max(1, min(-(-len(texts) // TEXT_BLOCK), 32 * self.workers))
         ds = ray.data.from_items([{"text": t} for t in texts], override_num_blocks=blocks)
-        kwargs = {"model": model, "prefix": prefix, "run": self.run, "batch_size": batch_size}
+        kwargs = {"model": model, "prefix": prefix, "run": self._worker_run(), "batch_size": batch_size}
         encoded = ds.map_batches(**self._pool(_TextEncoder, kwargs, TEXT_BLOCK, blocks))
         parts = [b["vector"] for b in encoded.iter_batches(batch_size=None, batch_format="numpy")]
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)

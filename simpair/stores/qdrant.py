@@ -8,7 +8,8 @@ tests; one process at a time); ``qdrant://HOST:PORT/COLLECTION`` (``qdrants://``
 Each corpus entry is one point: its id is a UUID derived from the question id (so writing an entry twice
 overwrites it, never duplicates it), its payload the id and the text. The collection's metadata holds the
 manifest (model, weights fingerprint, dimension, prefix), checked against the query model as for FAISS.
-Distance is the dot product of L2-normalised vectors: the inner product FAISS uses, so both stores rank alike.
+Distance is the dot product of L2-normalised vectors: the inner product FAISS uses, so both stores rank alike;
+excluded ids and a query's own text are left out of the results, the search widened until ``k`` remain.
 
 ``NAME`` is an alias of a collection ``NAME-<time>``: a rebuild fills a new collection and then moves the alias
 in one step, so a reader never sees a half-built index (Qdrant's documented way to re-index without downtime).
@@ -37,6 +38,7 @@ SCHEMES = ("qdrant", "qdrants", "qdrant+local")
 ID_NAMESPACE = uuid.UUID("6f1c2f3e-8b1a-5d7e-9c4b-2a7e0d5f9b31")  # question id -> point id, fixed for good
 WRITE_CHUNK = 2048  # entries encoded and upserted at a time: memory bounded by a chunk, not the corpus
 QUANTIZATION = ("none", "int8")
+EXCLUDE_SLACK = 4  # extra hits asked for when a query's own text is excluded (it may be stored more than once)
 _LOCAL_CLIENTS: dict[str, Any] = {}  # local-mode clients of this process, by directory
 
 
@@ -224,18 +226,32 @@ class QdrantIndex:
 
     def hits(self, queries: np.ndarray, k: int, exclude_ids: Sequence[set[str]] | None = None,
              exclude_texts: Sequence[str] | None = None, exact: bool = False) -> list[list[Hit]]:
-        """As :meth:`simpair.index.Index.hits`; the exclusions are Qdrant filters, applied inside the search."""
+        """As :meth:`simpair.index.Index.hits`. Exclusions are applied to the results, with the search widened
+        until ``k`` are left (Qdrant's filters would do it inside the search, but local mode evaluates a filter
+        point by point in Python: minutes for a retrieval evaluation)."""
+        n = len(queries)
+        banned_ids = [set(e) for e in exclude_ids] if exclude_ids is not None else [set() for _ in range(n)]
+        banned_text = list(exclude_texts) if exclude_texts is not None else [None] * n
+        limit = [k + len(b) + (EXCLUDE_SLACK if exclude_texts is not None else 0) for b in banned_ids]
+        out: list[list[Hit]] = [[] for _ in range(n)]
+        todo = list(range(n))
+        while todo:
+            found = self._search(np.asarray(queries, dtype=np.float32)[todo], [limit[i] for i in todo], exact)
+            again = []
+            for i, raw in zip(todo, found):
+                out[i] = [h for h in raw if h[0] not in banned_ids[i] and h[1] != banned_text[i]][:k]
+                if len(out[i]) < k and len(raw) == limit[i]:  # some were excluded and more may be stored
+                    limit[i] *= 2
+                    again.append(i)
+            todo = again
+        return out
+
+    def _search(self, vectors: np.ndarray, limits: Sequence[int], exact: bool) -> list[list[Hit]]:
+        """The nearest ``limits[i]`` points of each vector, as (id, text, score), batched."""
         m = _models()
-        requests = []
-        for qi, vector in enumerate(np.asarray(queries, dtype=np.float32)):
-            must_not: list[Any] = []
-            if exclude_ids is not None and exclude_ids[qi]:
-                must_not.append(m.HasIdCondition(has_id=[point_id(i) for i in exclude_ids[qi]]))
-            if exclude_texts is not None:
-                must_not.append(m.FieldCondition(key="text", match=m.MatchValue(value=exclude_texts[qi])))
-            requests.append(m.QueryRequest(query=vector.tolist(), limit=k, with_payload=True,
-                                           filter=m.Filter(must_not=must_not) if must_not else None,
-                                           params=m.SearchParams(exact=True) if exact else None))
+        params = m.SearchParams(exact=True) if exact else None
+        requests = [m.QueryRequest(query=v.tolist(), limit=int(lim), with_payload=True, params=params)
+                    for v, lim in zip(vectors, limits)]
         out: list[list[Hit]] = []
         for part in _chunks(requests, 256):
             for res in self.client.query_batch_points(self.url.collection, list(part)):

@@ -106,3 +106,19 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(SimpairError, match=r"pip install 'simpair\[ray\]'"):
         make_engine("ray")
+
+
+def test_cli_index_build_and_add_with_ray_equal_the_local_index(ray_local: object, tiny_bert: Path,
+                                                               tmp_path: Path) -> None:
+    from simpair.index import Index
+
+    runner = CliRunner()
+    for name, extra in (("local", []), ("ray", ["--engine", "ray"])):
+        res = runner.invoke(main, ["index", "build", str(DATA / "corpus.tsv"), "--out", str(tmp_path / name),
+                                   "--model", str(tiny_bert), "--json"] + extra)
+        assert res.exit_code == 0, res.output
+        more = write(tmp_path / f"more-{name}.tsv", "id\ttext\nn1\t一个新的问题\n")
+        res = runner.invoke(main, ["index", "add", str(tmp_path / name), str(more), "--json"] + extra)
+        assert res.exit_code == 0 and json.loads(res.stdout)["count"] == 336, res.output
+    local, remote = Index.load(tmp_path / "local"), Index.load(tmp_path / "ray")
+    assert np.array_equal(local.exact_vectors(None), remote.exact_vectors(None)) and local.ids == remote.ids

@@ -170,3 +170,15 @@ def test_cli_build_search_add_info_and_server(tiny_bert: Path, served: dict[str,
         got = client.post("/search", json={"query": QUERIES[0], "k": 3})
         assert got.status_code == 200, got.text
         assert got.json()["hits"][0]["text"] == QUERIES[0]
+
+
+def test_exclusions_widen_the_search_until_k_remain(encoder: BiEncoder, store: str, tmp_path: Path) -> None:
+    rows = [f"dup{i}\t怎么开初婚未育证明" for i in range(12)] + ["a\t信用卡怎么提高额度", "b\t北京到上海的高铁要多久"]
+    corpus = write(tmp_path / "c.tsv", "id\ttext\n" + "\n".join(rows) + "\n")
+    q = QdrantIndex.build(corpus, store, encoder, progress=False)
+    f = Index.build(corpus, tmp_path / "faiss", encoder, kind="flat", progress=False)
+    vec = encoder.encode(["怎么开初婚未育证明"])
+    got = q.hits(vec, 2, exclude_texts=["怎么开初婚未育证明"])[0]
+    assert sorted(i for i, _, _ in got) == ["a", "b"]
+    assert [i for i, _, _ in got] == [i for i, _, _ in f.hits(vec, 2, exclude_texts=["怎么开初婚未育证明"])[0]]
+    assert len(q.hits(vec, 3, exclude_ids=[{f"dup{i}" for i in range(11)}])[0]) == 3
