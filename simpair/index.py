@@ -210,13 +210,7 @@ class Index:
         return loaded
 
     def check_encoder(self, encoder: Any) -> None:
-        m = self.manifest
-        if encoder.fingerprint != m["fingerprint"] or encoder.dim != m["dim"]:
-            raise SimpairError(
-                f"{self.path}: built with model {m['model']} (fingerprint {m['fingerprint'][:12]}, dim {m['dim']}), "
-                f"but the query model is {encoder.name} (fingerprint {encoder.fingerprint[:12]}, dim {encoder.dim}); "
-                f"search with --model {m['model']} or rebuild the index"
-            )
+        check_encoder(self.path, self.manifest, encoder)
 
     def info(self) -> dict[str, Any]:
         from .utils import dir_size
@@ -268,6 +262,17 @@ class Index:
         if self.kind == "ivf":
             faiss.extract_index_ivf(self.faiss).make_direct_map()
         return self.faiss.reconstruct_n(0, self.faiss.ntotal)
+
+
+def check_encoder(where: Any, manifest: dict[str, Any], encoder: Any) -> None:
+    """Refuse a query model other than the one an index (``where``, any store) was built with."""
+    m = manifest
+    if encoder.fingerprint != m["fingerprint"] or encoder.dim != m["dim"]:
+        raise SimpairError(
+            f"{where}: built with model {m['model']} (fingerprint {m['fingerprint'][:12]}, dim {m['dim']}), "
+            f"but the query model is {encoder.name} (fingerprint {encoder.fingerprint[:12]}, dim {encoder.dim}); "
+            f"search with --model {m['model']} or rebuild the index"
+        )
 
 
 def _check_target(out: Path) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError, SimpairError
-from ..index import FORMAT_VERSION, ON_DUPLICATE, Encode, Hit
+from ..index import FORMAT_VERSION, ON_DUPLICATE, Encode, Hit, check_encoder
 from ..readers import read_corpus
 from ..utils import require_extra
 
@@ -211,12 +211,7 @@ class QdrantIndex:
         return loaded
 
     def check_encoder(self, encoder: Any) -> None:
-        m = self.manifest
-        if encoder.fingerprint != m["fingerprint"] or encoder.dim != m["dim"]:
-            raise SimpairError(
-                f"{self.url}: built with model {m['model']} (fingerprint {m['fingerprint'][:12]}, dim {m['dim']}), "
-                f"but the query model is {encoder.name} (fingerprint {encoder.fingerprint[:12]}, dim {encoder.dim}); "
-                f"search with --model {m['model']} or rebuild the collection")
+        check_encoder(self.url, self.manifest, encoder)
 
     def info(self) -> dict[str, Any]:
         return {**self.manifest, "path": str(self.url), "count": len(self),
