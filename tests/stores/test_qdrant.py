@@ -155,6 +155,14 @@ def test_cli_build_search_add_info_and_server(tiny_bert: Path, served: dict[str,
     res = runner.invoke(main, ["search", store, QUERIES[0], "-k", "2", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["hits"][0]["text"] == QUERIES[0]
+    res = runner.invoke(main, ["search", store, QUERIES[0], "-k", "2", "--rerank-model", served["model"], "--json"])
+    assert res.exit_code == 0, res.output
+    assert {"rerank_score", "same"} <= set(json.loads(res.stdout)["hits"][0])
+    queries = write(tmp_path / "q.tsv", "query\trelevant_ids\n狗狗不吃东西怎么办\tq0120\n")
+    res = runner.invoke(main, ["eval-retrieval", store, str(queries), "--rerank-model", served["model"], "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["bi_encoder"]["queries"] == 1 and report["ann_recall@10_vs_exact"] == 1.0 and "reranked" in report
     res = runner.invoke(main, ["index", "add", store, str(write(tmp_path / "m.txt", "一个新的问题\n")), "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["count"] == 336, res.output
     res = runner.invoke(main, ["index", "info", store, "--json"])
