@@ -127,8 +127,10 @@ def pick(method: str, pool: list[Any], n: int, seed: int, selection: tuple[Any, 
 
 def pick_calibrated(pool: list[Any], n: int, seed: int, selection: tuple[Any, Any, float]
                     ) -> tuple[list[Any], list[str]]:
-    """Two rounds: the random check pairs are labelled first, the starting matcher's threshold is re-fitted on
-    them (Platt), and the rest is selected around that threshold instead of the stored one."""
+    """Two rounds, as ``simpair mine --check-share 1`` then ``mine --calibrate-on`` run them: the random check
+    pairs are labelled first, the starting matcher's threshold is refitted on them (the logistic fit of
+    :func:`simpair.adaptation.mine.refit_threshold`), and the rest is selected around that threshold, the check
+    pairs left out of the candidates."""
     from simpair.adaptation.select import select_pairs
     from simpair.metrics import platt_threshold
 

@@ -118,13 +118,23 @@ def read_labels(path: str | Path) -> list[Pair]:
     return pairs
 
 
-def adapt(labelled: str | Path, out: str | Path, options: AdaptOptions | None = None, progress: bool = False,
-          **run: Any) -> dict[str, Any]:
-    """Continue the matcher on the pairs of ``labelled`` and write the adapted, calibrated model to ``out``;
-    returns the report (also written to ``out/adaptation.json``). ``run``: backend/precision/threads of scoring."""
+def adapt(labelled: str | Path | Sequence[str | Path], out: str | Path, options: AdaptOptions | None = None,
+          progress: bool = False, **run: Any) -> dict[str, Any]:
+    """Continue the matcher on the pairs of ``labelled`` (a file, or several read as one) and write the adapted,
+    calibrated model to ``out``; returns the report (also written to ``out/adaptation.json``). ``run``:
+    backend/precision/threads of scoring."""
+    if isinstance(labelled, (str, Path)):
+        return _adapt(Path(labelled), str(labelled), out, options or AdaptOptions(), progress, run)
+    with tempfile.TemporaryDirectory(prefix=".adapt-labels-") as tmp:
+        merged = merge_labelled(labelled, Path(tmp) / "labelled.tsv")
+        return _adapt(merged, " + ".join(str(p) for p in labelled), out, options or AdaptOptions(), progress, run)
+
+
+def _adapt(labelled: Path, shown: str, out: str | Path, opts: AdaptOptions, progress: bool,
+           run: dict[str, Any]) -> dict[str, Any]:
+    """:func:`adapt` on one labelled file; ``shown`` is how the report and the stored threshold name the labels."""
     from ..models import default_model
 
-    opts = options or AdaptOptions()
     started = time.time()
     labels = read_labels(labelled)
     train_part, held, held_how = split_by_why(labels, read_column(labelled, "why"), opts.held_out, opts.seed)
@@ -136,14 +146,30 @@ def adapt(labelled: str | Path, out: str | Path, options: AdaptOptions | None = 
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.adapt-", dir=out.parent) as work:
         model_dir, training = _train(Path(work), init, train_part, held, opts, progress)
         after = _score_all(str(model_dir), held, checks, progress, run)
-        report = _report(labelled, init, train_part, held, before, after, opts, training)
+        report = _report(shown, init, train_part, held, before, after, opts, training)
         report["held_out_from"] = held_how
-        _store_threshold(model_dir, labelled, held, after["held"], report)
+        _store_threshold(model_dir, shown, held, after["held"], report)
         report["out"] = str(out)
         report["seconds"] = round(time.time() - started, 1)
         (model_dir / "adaptation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
         _move_into(model_dir, out)
     return report
+
+
+def merge_labelled(paths: Sequence[str | Path], into: Path) -> Path:
+    """Several labelled files as one (their ``why`` column kept, so mine's checks stay held out), each file
+    validated as it is read."""
+    from ..readers import read_pairs
+    from ..readers.pairs import write_pairs
+
+    pairs: list[Pair] = []
+    why: list[str] = []
+    for path in paths:
+        rows = read_pairs(path, task="classification").pairs
+        reasons = read_column(path, "why") or {}
+        pairs += rows
+        why += [reasons.get(p.line, "") for p in rows]
+    return write_pairs(into, pairs, why)
 
 
 def _read_checks(paths: Sequence[str | Path]) -> dict[str, list[Pair]]:

@@ -22,23 +22,30 @@ KEYS = {"s": "same", "y": "same", "1": "same", "d": "different", "n": "different
               help="Bi-encoder neighbours per question.")
 @click.option("--lexical-k", type=click.IntRange(min=0), default=3, show_default=True,
               help="Character n-gram neighbours per question (0: none).")
-@click.option("--check-share", type=click.FloatRange(0, 0.5), default=0.2, show_default=True,
-              help="Share of the pairs drawn at random, which adapt holds out to set the threshold and report.")
+@click.option("--check-share", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Share of the pairs drawn at random, which adapt holds out to set the threshold and report "
+              "(1: all of them, a first round for --calibrate-on).")
+@click.option("--calibrate-on", default=None, help="Labelled pairs of this domain (a first round's random checks): "
+              "refit the matcher's threshold on them before picking, and do not pick them again.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @runtime_options
 @click.option("--json", "as_json", is_flag=True)
 def mine(questions: str, out: str, n: int, model: str | None, encoder: str | None, k: int, lexical_k: int,
-         check_share: float, seed: int, backend: str, precision: str, threads: int | None, as_json: bool) -> None:
+         check_share: float, calibrate_on: str | None, seed: int, backend: str, precision: str, threads: int | None,
+         as_json: bool) -> None:
     """Pick the pairs of QUESTIONS (one a line, or a corpus .tsv/.jsonl) most worth labelling."""
     from ..adaptation.mine import mine as run_mine
 
     result = run_mine(questions, out, n=n, model=model, encoder=encoder, k=k, lexical_k=lexical_k,
-                      check_share=check_share, seed=seed, progress=not as_json, backend=backend,
-                      precision=precision, threads=threads)
+                      check_share=check_share, calibrate_on=calibrate_on, seed=seed, progress=not as_json,
+                      backend=backend, precision=precision, threads=threads)
 
     def render(r: dict[str, Any]) -> None:
         rows = [("questions", r["questions"]), ("candidate pairs", r["candidates"]), ("selected", r["selected"])]
         rows += [(f"  {why}", count) for why, count in r["why"].items()]
+        cal = r["calibrated_on"]
+        rows.append(("threshold", f"{r['threshold']:.4f}" + (f" (refitted on {cal['pairs']} labelled pairs; stored "
+                                                               f"{r['stored_threshold']:.4f})" if cal else "")))
         rows += [("clusters", r["clusters"]), ("matcher", r["model"]), ("encoder", r["encoder"]),
                  ("written", r["out"]), ("seconds", r["seconds"])]
         print_table(f"simpair mine {questions}", rows)
@@ -82,7 +89,7 @@ def label(pairs: str, out: str | None) -> None:
 
 
 @main.command()
-@click.argument("labelled")
+@click.argument("labelled", nargs=-1, required=True)
 @click.option("--out", required=True, help="The adapted model's directory (written atomically).")
 @click.option("--init", default=None, help="The matcher to continue (default: the default matcher).")
 @click.option("--replay", multiple=True, help="General labelled pairs replayed against forgetting (repeat; "
@@ -100,10 +107,11 @@ def label(pairs: str, out: str | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @runtime_options
 @click.option("--json", "as_json", is_flag=True)
-def adapt(labelled: str, out: str, init: str | None, replay: tuple[str, ...], replay_ratio: float,
+def adapt(labelled: tuple[str, ...], out: str, init: str | None, replay: tuple[str, ...], replay_ratio: float,
           check: tuple[str, ...], held_out: float, epochs: float | None, learning_rate: float | None, seed: int,
           backend: str, precision: str, threads: int | None, as_json: bool) -> None:
-    """Continue the matcher on LABELLED pairs, calibrate it, and say whether it got better."""
+    """Continue the matcher on LABELLED pairs (one file or several, e.g. a first round's checks and the second
+    round's picks), calibrate it, and say whether it got better."""
     from ..adaptation.adapt import AdaptOptions
     from ..adaptation.adapt import adapt as run_adapt
 
@@ -111,7 +119,7 @@ def adapt(labelled: str, out: str, init: str | None, replay: tuple[str, ...], re
                         held_out=held_out, epochs=epochs, seed=seed)
     if learning_rate is not None:
         opts.learning_rate = learning_rate
-    result = run_adapt(labelled, out, opts, progress=not as_json, backend=backend, precision=precision,
+    result = run_adapt(labelled[0] if len(labelled) == 1 else list(labelled), out, opts, progress=not as_json, backend=backend, precision=precision,
                        threads=threads)
     emit(result, as_json, _render_adapt)
 

@@ -89,3 +89,19 @@ def test_adapt_refuses_unusable_labels(matcher: Path, tmp_path: Path, text: str,
     res = CliRunner().invoke(main, ["adapt", str(path), "--out", str(tmp_path / "out"), "--init", str(matcher)])
     assert res.exit_code == 2 and expected in res.output, res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_adapt_reads_several_files_as_one_and_holds_out_their_checks(matcher: Path, tmp_path: Path) -> None:
+    rows = (DATA / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    checks = write(tmp_path / "checks.labelled.tsv", "text_a\ttext_b\tlabel\twhy\n" +
+                   "".join(f"{r}\tcheck\n" for r in rows[:30]))
+    picks = write(tmp_path / "picks.labelled.tsv", "text_a\ttext_b\tlabel\twhy\n" +
+                  "".join(f"{r}\tuncertain\n" for r in rows[30:100]))
+    out = tmp_path / "adapted"
+    res = CliRunner().invoke(main, ["adapt", str(checks), str(picks), "--out", str(out), "--init", str(matcher),
+                                    "--check", str(DATA / "dev.tsv"), "--epochs", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert r["held_out_from"] == "mine's random check pairs" and r["held_out_pairs"] == 30
+    assert r["training"]["labels"] == 70 and r["labelled"] == f"{checks} + {picks}"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -55,3 +55,30 @@ def test_mine_refuses_too_few_questions(matcher: Path, tiny_bert: Path, tmp_path
                                     "--encoder", str(tiny_bert)])
     assert res.exit_code == 2 and "at least 3 distinct questions" in res.output
     assert not (tmp_path / "o.tsv").exists()
+
+
+def test_two_rounds_refit_the_threshold_on_the_first_rounds_labels(matcher: Path, tiny_bert: Path,
+                                                                   tmp_path: Path) -> None:
+    runner = CliRunner()
+    common = ["--model", str(matcher), "--encoder", str(tiny_bert), "--json"]
+    first = tmp_path / "checks.tsv"
+    res = runner.invoke(main, ["mine", str(DATA / "corpus.tsv"), "--out", str(first), "-n", "30",
+                               "--check-share", "1"] + common)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["why"]["check"] == 30
+    session = LabelSession(first)
+    while (index := session.next_index()) is not None:  # both answers, so that a threshold can be fitted
+        session.answer(index, "same" if index % 3 else "different")
+    second = tmp_path / "picks.tsv"
+    res = runner.invoke(main, ["mine", str(DATA / "corpus.tsv"), "--out", str(second), "-n", "40",
+                               "--calibrate-on", str(session.out)] + common)
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["calibrated_on"]["pairs"] == 30 and report["threshold"] != report["stored_threshold"]
+    seen = {frozenset((p.text_a, p.text_b)) for p in read_pairs(session.out, warn=False).pairs}
+    picked = read_pairs(second, require_labels=False, warn=False).pairs
+    assert len(picked) == 40 and not seen & {frozenset((p.text_a, p.text_b)) for p in picked}
+    few = write(tmp_path / "few.tsv", "text_a\ttext_b\tlabel\n怎么开证明\t证明怎么开\t1\n")
+    res = runner.invoke(main, ["mine", str(DATA / "corpus.tsv"), "--out", str(tmp_path / "x.tsv"),
+                               "--calibrate-on", str(few)] + common)
+    assert res.exit_code == 2 and "at least 20 labelled pairs" in res.output and not (tmp_path / "x.tsv").exists()
