@@ -117,6 +117,7 @@ def mine(questions: str | Path, out: str | Path, n: int = 300, model: str | None
 
     started = time.time()
     texts = dedupe([e.text for e in read_corpus(questions)])
+    known_pairs = read_known(calibrate_on) if calibrate_on is not None else None
     if len(texts) < 3:
         raise InputError(str(questions), None, f"mining needs at least 3 distinct questions, found {len(texts)}")
     matcher = CrossEncoder(model or default_model() or "matcher", bulk=True, **run)
@@ -125,8 +126,8 @@ def mine(questions: str | Path, out: str | Path, n: int = 300, model: str | None
     bi = BiEncoder(encoder or default_encoder(), bulk=True, **run)
     keys, found, emb = candidates(texts, bi, k, lexical_k, progress)
     threshold, known = matcher.threshold, set()
-    if calibrate_on is not None:
-        threshold, known = refit_threshold(matcher, calibrate_on)
+    if known_pairs is not None:
+        threshold, known = refit_threshold(matcher, known_pairs)
         keep = [m for m, (i, j) in enumerate(keys) if frozenset((normalise(texts[i]), normalise(texts[j]))) not in known]
         keys, found = [keys[m] for m in keep], [found[m] for m in keep]
     pairs = [(texts[i], texts[j]) for i, j in keys]
@@ -139,14 +140,12 @@ def mine(questions: str | Path, out: str | Path, n: int = 300, model: str | None
     return {"questions": len(texts), "candidates": len(pairs), "selected": len(rows), "why": reasons,
             "clusters": int(len(set(groups.tolist()))), "model": matcher.name, "encoder": bi.name,
             "threshold": threshold, "stored_threshold": matcher.threshold,
-            "calibrated_on": None if calibrate_on is None else {"file": str(calibrate_on), "pairs": len(known)},
+            "calibrated_on": None if known_pairs is None else {"file": str(calibrate_on), "pairs": len(known_pairs)},
             "out": str(out), "seconds": round(time.time() - started, 2)}
 
 
-def refit_threshold(matcher: Any, labelled: str | Path) -> tuple[float, set[frozenset[str]]]:
-    """The matcher's threshold refitted on labelled pairs of the new domain (where a logistic fit of the labels
-    on its scores crosses 0.5, as ``adapt`` calibrates), and those pairs (normalised, either order)."""
-    from ..metrics import platt_threshold
+def read_known(labelled: str | Path) -> list[Any]:
+    """The labelled pairs a threshold is refitted on, checked before any model loads: at least 20, both labels."""
     from ..readers import read_pairs
 
     known = read_pairs(labelled, task="classification", warn=False).pairs
@@ -154,8 +153,17 @@ def refit_threshold(matcher: Any, labelled: str | Path) -> tuple[float, set[froz
     if len(known) < 20 or len(set(labels)) < 2:
         raise InputError(str(labelled), None, f"refitting the threshold needs at least 20 labelled pairs with both "
                                               f"labels, found {len(known)} ({sum(labels)} same)")
+    return known
+
+
+def refit_threshold(matcher: Any, known: Sequence[Any]) -> tuple[float, set[frozenset[str]]]:
+    """The matcher's threshold refitted on labelled pairs of the new domain (where a logistic fit of the labels
+    on its scores crosses 0.5, as ``adapt`` calibrates), and those pairs (normalised, either order)."""
+    from ..metrics import platt_threshold
+
     scores = matcher.predict([(p.text_a, p.text_b) for p in known])
-    return platt_threshold(scores, labels), {frozenset((normalise(p.text_a), normalise(p.text_b))) for p in known}
+    threshold = platt_threshold(scores, [int(p.label or 0) for p in known])
+    return threshold, {frozenset((normalise(p.text_a), normalise(p.text_b))) for p in known}
 
 
 def write_mined(out: str | Path, rows: Sequence[Sequence[str]]) -> None:
