@@ -188,20 +188,28 @@ def iter_pairs(path: str | Path, fmt: str = "auto", task: str = "auto", columns:
     them (its header line put in front, so named columns resolve) and keeps its own line numbers. A bad row
     raises when its chunk is reached: callers that must write nothing on bad input validate first
     (:func:`count_pairs`). A quoted CSV field may not span two chunks."""
-    _check_options(path, fmt, task)
+    options = ReadOptions(fmt, task, columns, header, score_range, require_labels)
+    for _, data in _read_chunks(path, options, chunk_lines):
+        if data is not None:
+            yield data
+
+
+def _read_chunks(path: str | Path, options: ReadOptions, chunk_lines: int | None
+                 ) -> Iterator[tuple[Chunk, PairData | None]]:
+    """Each chunk of a pair file in one pass: where it starts (a :class:`Chunk`) and its pairs as parsed (None
+    for a blank later chunk). What :func:`iter_pairs` and :func:`plan_chunks` both read through."""
+    _check_options(path, options.fmt, options.task)
     p = Path(path)
     check_data_file(p)
     chunk_lines = chunk_lines or CHUNK_LINES
-    options = ReadOptions(fmt, task, columns, header, score_range, require_labels)
     with open(p, "rb") as fh:
         lines = [line for _, line in zip(range(chunk_lines), fh)]
-        first, settled = _settle(p, lines, options)
-        yield first
-        number = len(lines) + 1
+        first, settled = _settle(p, lines, options)  # an empty file raises here
+        yield Chunk(str(p), 0, 1, len(lines), True, options), first
+        offset, number = sum(len(line) for line in lines), len(lines) + 1
         while lines := [line for _, line in zip(range(chunk_lines), fh)]:
-            later = _parse_later(p, lines, number, settled)
-            if later is not None:
-                yield later
+            yield Chunk(str(p), offset, number, len(lines), False, settled), _parse_later(p, lines, number, settled)
+            offset += sum(len(line) for line in lines)
             number += len(lines)
 
 
@@ -255,23 +263,10 @@ def _parse_later(p: Path, lines: list[bytes], number: int, settled: ReadOptions)
 
 
 def plan_chunks(path: str | Path, chunk_lines: int | None = None, **options: Any) -> list[Chunk]:
-    """The chunks of a pair file, for workers that each read their own (:func:`read_chunk`): the file validated
-    whole first (as :func:`count_pairs`), then one pass over its bytes for where each chunk starts. ``options``
-    as for :func:`iter_pairs`."""
-    count_pairs(path, chunk_lines=chunk_lines, **options)
-    p = Path(path)
-    chunk_lines = chunk_lines or CHUNK_LINES
-    given = ReadOptions(**options)
-    chunks: list[Chunk] = []
-    offset, number = 0, 1
-    with open(p, "rb") as fh:
-        while lines := [line for _, line in zip(range(chunk_lines), fh)]:
-            if not chunks:
-                _, settled = _settle(p, lines, given)
-            chunks.append(Chunk(str(p), offset, number, len(lines), not chunks, given if not chunks else settled))
-            offset += sum(len(line) for line in lines)
-            number += len(lines)
-    return chunks
+    """The chunks of a pair file, for workers that each read their own (:func:`read_chunk`), found in the same
+    pass that validates the whole file (as :func:`count_pairs`: a bad row raises before anything runs).
+    ``options`` as for :func:`iter_pairs`."""
+    return [chunk for chunk, _ in _read_chunks(path, ReadOptions(**options), chunk_lines)]
 
 
 def read_chunk(chunk: Chunk) -> PairData:

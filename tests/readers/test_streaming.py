@@ -15,7 +15,7 @@ from simpair.cli import main
 from simpair.cross_encoder import CrossEncoder
 from simpair.errors import InputError
 from simpair.evaluation import evaluate_file
-from simpair.readers import count_pairs, iter_pairs, pairs as pairs_module, read_pairs
+from simpair.readers import count_pairs, iter_pairs, pairs as pairs_module, plan_chunks, read_chunk, read_pairs
 
 WORDS = ["怎么", "开", "证明", "信用卡", "额度", "密码", "reset", "password", "how", "提高", "花呗", "逾期"]
 
@@ -40,6 +40,23 @@ def test_chunks_read_what_the_whole_file_reads(tmp_path: Path, header: bool) -> 
     assert {c.task for c in chunks} == {"classification"} and count_pairs(file) == (1000, "classification")
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_planned_chunks_read_back_what_the_chunked_reader_reads(tmp_path: Path, header: bool) -> None:
+    file = _generated(tmp_path / "p.tsv", 1000, header)
+    plan = plan_chunks(file, chunk_lines=97)
+    assert len(plan) == 11 and plan[0].first and not any(c.first for c in plan[1:])
+    assert [read_chunk(c).pairs for c in plan] == [c.pairs for c in iter_pairs(file, chunk_lines=97)]
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_an_empty_file_is_refused_by_every_chunked_read(tmp_path: Path, content: str) -> None:
+    file = tmp_path / "e.tsv"
+    file.write_text(content, encoding="utf-8")
+    for read in (count_pairs, plan_chunks, lambda f: list(iter_pairs(f))):
+        with pytest.raises(InputError, match="empty file"):
+            read(file)
+
+
 def test_a_bad_row_in_a_late_chunk_names_its_line(tmp_path: Path) -> None:
     file = _generated(tmp_path / "p.tsv", 500)
     lines = file.read_text(encoding="utf-8").splitlines()
@@ -47,6 +64,8 @@ def test_a_bad_row_in_a_late_chunk_names_its_line(tmp_path: Path) -> None:
     file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"p\.tsv:401"):
         count_pairs(file, chunk_lines=50)
+    with pytest.raises(InputError, match=r"p\.tsv:401"):
+        plan_chunks(file, chunk_lines=50)
 
 
 def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path: Path) -> None:
