@@ -309,13 +309,18 @@ def add_to_index(index_dir: str | Path, corpus: str | Path, on_duplicate: str = 
                  progress: bool = True, engine: Any = None) -> dict[str, int]:
     """``simpair index add``: the corpus validated, then — holding the writers' lock — the index loaded as it
     is now and the new texts encoded with the model it was built with and added."""
-    from .bi_encoder import BiEncoder
-
     read_corpus(corpus)  # validate before waiting for the lock or loading a model
     manifest_path(index_dir)  # an index is there: else nothing is created, not even the lock file
     with dir_lock(index_dir):  # a second writer waits here, then adds to what the first wrote
-        idx = Index.load(index_dir)
-        encoder = BiEncoder(idx.manifest["model"], prefix=idx.manifest["prefix"])
-        encode = engine.encoder(idx.manifest["model"], idx.manifest["prefix"], batch_size) if engine else None
-        return idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=progress,
-                       encode=encode)
+        return add_with_its_model(Index.load(index_dir), corpus, on_duplicate, batch_size, progress, engine)
+
+
+def add_with_its_model(idx: Any, corpus: str | Path, on_duplicate: str, batch_size: int, progress: bool,
+                       engine: Any) -> dict[str, int]:
+    """``idx.add`` (any store) with the model its manifest names, encoding on ``engine`` when one is given."""
+    from .bi_encoder import BiEncoder
+
+    model, prefix = idx.manifest["model"], idx.manifest["prefix"]
+    encode = engine.encoder(model, prefix, batch_size) if engine else None
+    return idx.add(corpus, BiEncoder(model, prefix=prefix), on_duplicate=on_duplicate, batch_size=batch_size,
+                   progress=progress, encode=encode)

@@ -25,8 +25,7 @@ def open_index(spec: str | Path, encoder: Any = None) -> Any:
 def add_to_store(spec: str, corpus: str | Path, on_duplicate: str = "error", batch_size: int = 64,
                  progress: bool = True, engine: Any = None) -> dict[str, int]:
     """``simpair index add``: new entries of ``corpus`` encoded with the model the index was built with."""
-    from ..bi_encoder import BiEncoder
-    from ..index import add_to_index
+    from ..index import add_to_index, add_with_its_model
     from ..readers import read_corpus
 
     if not is_qdrant(spec):
@@ -34,12 +33,8 @@ def add_to_store(spec: str, corpus: str | Path, on_duplicate: str = "error", bat
                             engine=engine)
     read_corpus(corpus)  # validate before loading a model
     idx = open_index(spec)
-    m = idx.manifest
-    encoder = BiEncoder(m["model"], prefix=m["prefix"])
-    encode = engine.encoder(m["model"], m["prefix"], batch_size) if engine else None
     try:
-        return idx.add(corpus, encoder, on_duplicate=on_duplicate, batch_size=batch_size, progress=progress,
-                       encode=encode)
+        return add_with_its_model(idx, corpus, on_duplicate, batch_size, progress, engine)
     finally:
         idx.close()
 
