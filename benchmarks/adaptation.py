@@ -119,9 +119,9 @@ def pick(method: str, pool: list[Any], n: int, seed: int, selection: tuple[Any, 
     scores, groups, threshold = selection
     if method == "mined-cal":
         return pick_calibrated(pool, n, seed, selection)
-    share = {"mined": 0.6, "mined-spread": 0.0}[method]  # mined-spread: no uncertainty part, the spread rules only
+    spread_only = {"uncertain_share": 0.0} if method == "mined-spread" else {}  # no uncertainty part, else mine's own
     chosen = select_pairs([(p.text_a, p.text_b) for p in pool], scores, threshold, n, groups=groups, seed=seed,
-                          uncertain_share=share)
+                          **spread_only)
     return [pool[i] for i, _ in chosen], [why for _, why in chosen]
 
 

@@ -129,3 +129,20 @@ def ray_local() -> object:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
     yield ray
     ray.shutdown()
+
+
+def hide_package(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make ``name`` (and its submodules) look uninstalled for one test: imports of it fail, and the copies
+    already loaded are out of ``sys.modules`` until the test ends."""
+    import builtins
+
+    real = builtins.__import__
+
+    def blocked(module: str, *args: object, **kwargs: object) -> object:
+        if module == name or module.startswith(name + "."):
+            raise ImportError(module)
+        return real(module, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", blocked)
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        monkeypatch.delitem(sys.modules, module)

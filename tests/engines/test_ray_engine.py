@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import DATA, train_tiny_pair_model, write
+from conftest import DATA, hide_package, train_tiny_pair_model, write
 
 from simpair.bi_encoder import BiEncoder
 from simpair.cli import main
@@ -90,20 +90,9 @@ def test_cli_match_file_with_ray_writes_the_same_file_atomically(ray_local: obje
 
 
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
-
-    real = builtins.__import__
-
-    def no_ray(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_ray)
-    for mod in [m for m in __import__("sys").modules if m == "ray" or m.startswith("ray.")]:
-        monkeypatch.delitem(__import__("sys").modules, mod)
     from simpair.engines import make_engine
 
+    hide_package(monkeypatch, "ray")
     with pytest.raises(SimpairError, match=r"pip install 'simpair\[ray\]'"):
         make_engine("ray")
 

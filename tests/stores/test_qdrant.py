@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import DATA, write
+from conftest import DATA, hide_package, write
 
 from simpair.bi_encoder import BiEncoder
 from simpair.cli import main
@@ -129,17 +129,7 @@ def test_bad_store_addresses(spec: str) -> None:
 
 
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, store: str) -> None:
-    import builtins
-
-    real = builtins.__import__
-
-    def no_qdrant(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if name.startswith("qdrant_client"):
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_qdrant)
-    monkeypatch.delitem(__import__("sys").modules, "qdrant_client", raising=False)
+    hide_package(monkeypatch, "qdrant_client")
     with pytest.raises(SimpairError, match=r"pip install 'simpair\[qdrant\]'"):
         StoreURL.parse(store + "-other").client()
 
